@@ -1,0 +1,168 @@
+#pragma once
+//! The current-thread scheduler: every task runs on the thread that calls `block_on`.
+//!
+//! Owner (the thread inside `block_on`): pops from the local queue, polls, binds and unbinds
+//! owned tasks. Any thread: `schedule` and `spawn`, which go to the inject queue plus an unpark
+//! when they come from elsewhere. Tasks only run while some thread is inside `block_on`; work
+//! queued in between waits for the next call, as in Tokio.
+//!
+//! Shutdown, in order:
+//!  1. close the inject queue, so remote spawns and wakes are refused (a refused spawn is
+//!     cancelled on the spot by the spawning thread);
+//!  2. cancel every owned task: destroy its frame at its suspension point, complete it as
+//!     cancelled, wake its joiner;
+//!  3. drain the local and inject queues, cancelling never-polled tasks and dropping the entries'
+//!     references;
+//!  4. repeat 2-3 until all are empty, since destructors run in step 2 may wake or spawn.
+
+#include <eddy/config.hpp>
+
+#include <eddy/join_handle.hpp>
+
+#include <eddy/detail/context.hpp>
+#include <eddy/detail/scheduler/inject_queue.hpp>
+#include <eddy/detail/scheduler/park.hpp>
+#include <eddy/detail/scheduler/runtime_options.hpp>
+#include <eddy/detail/scheduler/scheduler.hpp>
+#include <eddy/detail/sync/atomic.hpp>
+#include <eddy/detail/sync/task_queue.hpp>
+#include <eddy/detail/task/owned_tasks.hpp>
+#include <eddy/detail/task/raw_task.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+
+namespace eddy::detail {
+
+class current_thread final : public scheduler {
+public:
+    explicit current_thread(runtime_options options) : options_(std::move(options)) {}
+
+    void schedule(task_header* t, schedule_hint /*hint*/) noexcept override {
+        if (is_owner_thread()) {
+            local_.push_back(t);
+        } else if (inject_.push(t)) {
+            parker_.unpark();
+        } else {
+            // Closed: shutdown cancels the task through the owned list (or already did).
+            release_task(t);
+        }
+    }
+
+    void spawn(task_header* t) noexcept override {
+        // ORDERING: statistics only.
+        spawned_.fetch_add(1, memory_order_relaxed);
+        if (is_owner_thread() && !closed_.load(memory_order_relaxed)) {
+            local_.push_back(t);
+        } else if (!is_owner_thread() && inject_.push(t)) {
+            parker_.unpark();
+        } else {
+            shutdown_task(t, *this);
+            release_task(t); // the queue entry's reference: it will never be queued
+        }
+    }
+
+    /// Runs tasks on the calling thread until `root` completes.
+    void block_until(task_header* root) {
+        thread_context& ctx = context();
+        if (running_.exchange(true, memory_order_acquire)) {
+            throw std::logic_error(
+                "eddy: block_on is already running on this current-thread runtime in another "
+                "thread");
+        }
+        struct exit_guard {
+            current_thread* self;
+            ~exit_guard() {
+                context().sched = nullptr;
+                self->running_.store(false, memory_order_release);
+            }
+        } guard{this};
+        ctx.sched = this;
+
+        std::uint32_t tick = 0;
+        while (!is_complete(root)) {
+            bool ran = false;
+            for (std::uint32_t i = 0; i < options_.event_interval; ++i) {
+                task_header* t = next_task(++tick);
+                if (t == nullptr)
+                    break;
+                ran = true;
+                run_task(t, *this);
+                if (is_complete(root))
+                    return;
+            }
+            if (!ran)
+                parker_.park();
+        }
+    }
+
+    /// See the module comment. Called once, by the runtime's destructor, on a thread that is not
+    /// inside `block_on`.
+    void shutdown() noexcept {
+        // ORDERING: only read on this thread; foreign threads learn of the shutdown from the
+        // inject queue's lock.
+        if (closed_.exchange(true, memory_order_relaxed))
+            return;
+        inject_.close();
+        thread_context& ctx = context();
+        scheduler* outer = std::exchange(ctx.sched, this);
+        for (;;) {
+            if (task_header* t = owned_.pop()) {
+                shutdown_task(t, *this);
+            } else if (task_header* q = local_.pop_front()) {
+                shutdown_task(q, *this);
+                release_task(q);
+            } else if (task_header* r = inject_.pop()) {
+                shutdown_task(r, *this);
+                release_task(r);
+            } else {
+                break;
+            }
+        }
+        ctx.sched = outer;
+    }
+
+    // The interface run_task needs (owner thread only).
+    void bind(task_header* t) noexcept { owned_.push(t); }
+    void unbind(task_header* t) noexcept { owned_.remove(t); }
+    void unhandled_exception(task_header* t, std::exception_ptr e) noexcept {
+        if (options_.unhandled_exception) {
+            options_.unhandled_exception(task_id{t->id}, std::move(e));
+        }
+    }
+
+    [[nodiscard]] std::uint64_t spawned_count() const noexcept {
+        return spawned_.load(memory_order_relaxed);
+    }
+    [[nodiscard]] std::size_t owned_count() const noexcept { return owned_.size(); }
+
+private:
+    [[nodiscard]] bool is_owner_thread() const noexcept { return context().sched == this; }
+
+    static bool is_complete(task_header* t) noexcept {
+        return (t->state.load() & task_state::complete) != 0;
+    }
+
+    task_header* next_task(std::uint32_t tick) {
+        if (tick % options_.global_queue_interval == 0) {
+            if (task_header* t = inject_.pop())
+                return t;
+        }
+        if (task_header* t = local_.pop_front())
+            return t;
+        return inject_.pop();
+    }
+
+    runtime_options options_;
+    inject_queue inject_;
+    parker parker_;
+    task_queue local_;
+    owned_tasks owned_;
+    atomic<bool> running_{false};
+    atomic<std::uint64_t> spawned_{0};
+    atomic<bool> closed_{false};
+};
+
+} // namespace eddy::detail

@@ -1,0 +1,13 @@
+#pragma once
+//! Everything eddy offers, in one include.
+
+#include <eddy/config.hpp>
+
+#include <eddy/concepts.hpp>
+#include <eddy/join_handle.hpp>
+#include <eddy/result.hpp>
+#include <eddy/runtime.hpp>
+#include <eddy/spawn.hpp>
+#include <eddy/task.hpp>
+#include <eddy/waker.hpp>
+#include <eddy/yield_now.hpp>
