@@ -1,0 +1,24 @@
+#pragma once
+// Awaits something and reports whether it threw E. Catch2's assertion macros must not contain
+// `co_await` (GCC 12 mis-evaluates co_await inside their short-circuit conditions), so tests write
+// `bool threw = co_await eddy::test::throws_as<E>(x); CHECK(threw);`.
+
+#include <eddy/task.hpp>
+
+#include <utility>
+
+namespace eddy::test {
+
+template <class E, class A>
+eddy::task<bool> throws_as(A&& aw) {
+    try {
+        co_await std::forward<A>(aw);
+    } catch (const E&) {
+        co_return true;
+    } catch (...) {
+        co_return false;
+    }
+    co_return false;
+}
+
+} // namespace eddy::test
