@@ -1,0 +1,38 @@
+// suite [workload ...]: runs the named workloads of shared/SUITE.md (all by default) and prints
+// one RESULT line per figure. `suite --list` prints the names.
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <string>
+
+#include "suite/suite.hpp"
+
+int main(int argc, char** argv) {
+    auto& all = suite::registry();
+    if (argc > 1 && std::strcmp(argv[1], "--list") == 0) {
+        for (const auto& w : all)
+            fmt::print("{}\n", w.name);
+        return 0;
+    }
+    if (argc == 1) {
+        for (const auto& w : all)
+            w.run();
+        return 0;
+    }
+    int status = 0;
+    for (int i = 1; i < argc; ++i) {
+        bool found = false;
+        for (const auto& w : all) {
+            if (w.name == argv[i]) {
+                w.run();
+                found = true;
+            }
+        }
+        if (!found) {
+            fmt::print(stderr, "suite: unknown workload '{}' (try --list)\n", argv[i]);
+            status = 2;
+        }
+    }
+    return status;
+}
