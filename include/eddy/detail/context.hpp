@@ -18,12 +18,14 @@
 namespace eddy::detail {
 
 class scheduler;
+class blocking_pool;
 struct task_header;
 
 struct thread_context {
-    scheduler* sched = nullptr;   ///< set on runtime threads (worker or block_on caller)
-    task_header* task = nullptr;  ///< the spawned task being polled on this thread
-    std::coroutine_handle<> next; ///< trampoline: the coroutine to resume next
+    scheduler* sched = nullptr;        ///< set on runtime threads (worker or block_on caller)
+    blocking_pool* blocking = nullptr; ///< the runtime's spawn_blocking pool, on its threads
+    task_header* task = nullptr;       ///< the spawned task being polled on this thread
+    std::coroutine_handle<> next;      ///< trampoline: the coroutine to resume next
     bool in_trampoline = false;
 };
 
