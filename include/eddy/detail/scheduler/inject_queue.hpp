@@ -27,6 +27,19 @@ public:
         return true;
     }
 
+    /// Moves every task of `batch` (in order) under one lock. False when closed: `batch` keeps
+    /// them.
+    [[nodiscard]] bool push_batch(task_queue& batch) {
+        std::lock_guard lock(mutex_);
+        if (closed_)
+            return false;
+        while (task_header* t = batch.pop_front())
+            queue_.push_back(t);
+        // ORDERING: as in push.
+        len_.store(queue_.size(), memory_order_relaxed);
+        return true;
+    }
+
     [[nodiscard]] task_header* pop() {
         if (len_.load(memory_order_relaxed) == 0)
             return nullptr;

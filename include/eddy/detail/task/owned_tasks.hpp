@@ -5,9 +5,13 @@
 
 #include <eddy/config.hpp>
 
+#include <eddy/detail/sync/spin_lock.hpp>
 #include <eddy/detail/task/header.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 
 namespace eddy::detail {
 
@@ -52,6 +56,75 @@ public:
 private:
     task_header* head_ = nullptr;
     std::size_t size_ = 0;
+};
+
+/// Owned tasks shared by several threads: shards chosen by task id, one spin lock each (the
+/// critical sections are a few pointer writes), so workers binding and completing different
+/// tasks rarely meet on a lock. `bind` fails once closed
+/// (shutdown), which tells the spawner to cancel the task on the spot.
+class sharded_owned_tasks {
+public:
+    explicit sharded_owned_tasks(std::uint32_t min_shards)
+        : mask_(round_up_pow2(min_shards) - 1), shards_(new shard[mask_ + 1]) {}
+
+    [[nodiscard]] bool bind(task_header* t) {
+        shard& s = shards_[t->id & mask_];
+        std::lock_guard lock(s.mutex);
+        if (s.closed)
+            return false;
+        s.list.push(t);
+        return true;
+    }
+
+    void unbind(task_header* t) noexcept {
+        shard& s = shards_[t->id & mask_];
+        std::lock_guard lock(s.mutex);
+        s.list.remove(t);
+    }
+
+    /// Refuses further binds.
+    void close() noexcept {
+        for (std::uint32_t i = 0; i <= mask_; ++i) {
+            std::lock_guard lock(shards_[i].mutex);
+            shards_[i].closed = true;
+        }
+    }
+
+    /// Unlinks and returns some task, or null when every shard is empty.
+    [[nodiscard]] task_header* pop() noexcept {
+        for (std::uint32_t i = 0; i <= mask_; ++i) {
+            std::lock_guard lock(shards_[i].mutex);
+            if (task_header* t = shards_[i].list.pop())
+                return t;
+        }
+        return nullptr;
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; i <= mask_; ++i) {
+            std::lock_guard lock(shards_[i].mutex);
+            n += shards_[i].list.size();
+        }
+        return n;
+    }
+
+private:
+    struct alignas(64) shard {
+        mutable spin_lock mutex;
+        owned_tasks list;
+        bool closed = false;
+    };
+
+    static std::uint32_t round_up_pow2(std::uint32_t n) noexcept {
+        std::uint32_t p = 1;
+        while (p < n)
+            p <<= 1;
+        return p;
+    }
+
+    std::uint32_t mask_;
+    std::unique_ptr<shard[]> shards_;
 };
 
 } // namespace eddy::detail
