@@ -4,10 +4,13 @@
 #include <eddy/config.hpp>
 
 #include <eddy/concepts.hpp>
+#include <eddy/coop.hpp>
 #include <eddy/join_handle.hpp>
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
+#include <eddy/runtime_metrics.hpp>
 #include <eddy/spawn.hpp>
+#include <eddy/spawn_blocking.hpp>
 #include <eddy/task.hpp>
 #include <eddy/waker.hpp>
 #include <eddy/yield_now.hpp>

@@ -7,8 +7,8 @@
 //!   finished the task. Cancel-safe: if the awaiting coroutine is destroyed while suspended here,
 //!   it withdraws its waker and the task keeps running.
 //! - Dropping the handle detaches the task: it runs on, and an exception that escapes it goes to
-//!   the runtime's unhandled-exception hook. An exception stored before the handle is dropped is
-//!   discarded with the handle.
+//!   the runtime's unhandled-exception hook. So does the exception of a task that finished before
+//!   its handle was dropped without being joined: no exception is lost silently.
 //! - `abort()` requests cancellation from any thread. The task's frame is destroyed at its
 //!   current suspension point the next time the runtime gets to it; a finished task is left as is.
 
@@ -18,11 +18,13 @@
 #include <eddy/waker.hpp>
 
 #include <eddy/detail/context.hpp>
+#include <eddy/detail/coop.hpp>
 #include <eddy/detail/task/header.hpp>
 #include <eddy/detail/task/raw_task.hpp>
 
 #include <coroutine>
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -95,6 +97,15 @@ public:
                 // never read the field; the stored waker's reference is ours.
                 waker(std::exchange(t->join_waker, nullptr)).reset();
             }
+            if ((prev & detail::task_state::complete) && !taken_ && !t->frame_destroyed) {
+                // It finished while we held the handle, and nobody looked at the outcome: an
+                // exception would be lost silently, so it goes to the runtime's hook.
+                // ORDERING: COMPLETE was read with acquire in unset_join_interest.
+                const auto* vt = static_cast<const detail::task_vtable*>(t->vtable);
+                if (std::exception_ptr e = vt->exception(t)) {
+                    t->sched->unhandled_exception(t, std::move(e));
+                }
+            }
             detail::release_task(t);
         }
     }
@@ -113,11 +124,17 @@ public:
 
         bool await_ready() const {
             handle_.check_joinable();
-            return handle_.is_finished();
+            // A finished task is a ready result: it spends cooperative budget (coop.hpp).
+            return handle_.is_finished() && detail::coop::try_consume();
         }
 
         bool await_suspend(std::coroutine_handle<> h) {
             detail::task_header* t = handle_.task_;
+            if (handle_.is_finished()) {
+                // Ready, but the budget is spent: yield first.
+                detail::coop::yield_current(h);
+                return true;
+            }
             // SAFETY: JOIN_WAKER is clear (one awaiter at a time), so the field is ours until
             // set_join_waker publishes it.
             t->join_waker = current_waker(h).release();

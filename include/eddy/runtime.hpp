@@ -1,9 +1,11 @@
 #pragma once
-//! `eddy::runtime`: owns the scheduler (and, later, the drivers) and runs tasks on it.
+//! `eddy::runtime`: owns a scheduler (and, later, the drivers) and the blocking pool, and runs
+//! tasks on them. Two flavors: `multi_thread` (work-stealing workers, the default) and
+//! `current_thread` (tasks run on the thread inside `block_on`).
 //!
 //! ```cpp
-//! auto rt = eddy::runtime::builder::current_thread().build();
-//! int v = rt.block_on(compute());          // runs tasks on this thread until compute() is done
+//! auto rt = eddy::runtime::builder::multi_thread().worker_threads(2).build();
+//! int v = rt.block_on(compute());          // runs compute() as a task, waits for its value
 //! auto h = rt.get_handle();                // spawn from any thread: h.spawn(work())
 //! int main() { return eddy::run(async_main()); }
 //! ```
@@ -11,21 +13,28 @@
 //! Destroying a runtime shuts it down (invariant 6): every task still alive is cancelled (its
 //! frame destroyed at its suspension point), queued work is dropped, and join handles held
 //! elsewhere report `errc::cancelled`. Spawns through a handle after that are cancelled at once.
-//! A runtime must not be destroyed from one of its own tasks.
+//! Then it waits for the `spawn_blocking` closures already running (they cannot be interrupted;
+//! queued ones are cancelled) and joins the blocking pool's threads. A runtime must not be
+//! destroyed from one of its own tasks or blocking closures.
 
 #include <eddy/config.hpp>
 
 #include <eddy/concepts.hpp>
 #include <eddy/join_handle.hpp>
+#include <eddy/runtime_metrics.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/task.hpp>
 
 #include <eddy/detail/context.hpp>
 #include <eddy/detail/scheduler/current_thread.hpp>
+#include <eddy/detail/scheduler/multi_thread.hpp>
+#include <eddy/detail/scheduler/runtime_core.hpp>
 #include <eddy/detail/scheduler/runtime_options.hpp>
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +44,8 @@
 #include <string>
 #include <typeinfo>
 #include <utility>
+
+#include <limits.h>
 
 namespace eddy {
 
@@ -66,16 +77,47 @@ inline void log(task_id id, const std::exception_ptr& e) {
 
 } // namespace unhandled_exception_hooks
 
+namespace detail {
+
+/// block_on for any flavor: spawn the awaitable as the root task, let the flavor run it to
+/// completion (on this thread, or on its workers while this thread parks), return its output.
+template <class A>
+await_result_t<A> block_on(runtime_core& core, A&& aw) {
+    using R = await_result_t<A>;
+    // Blocking-pool threads may block (that is what they are for); scheduler threads may not.
+    if (context().sched != nullptr) {
+        throw std::logic_error("eddy: block_on called from a thread that runs a runtime's tasks "
+                               "(a worker or a block_on caller); it would block that runtime: "
+                               "co_await the awaitable instead");
+    }
+    join_handle<R> root = spawn_on(core, into_task(std::forward<A>(aw)));
+    try {
+        core.block_until(join_access<R>::header(root));
+    } catch (...) {
+        root.abort();
+        throw;
+    }
+    return join_access<R>::take(root);
+}
+
+} // namespace detail
+
+/// Which scheduler a runtime uses.
+enum class runtime_flavor {
+    multi_thread,   ///< work-stealing workers (the default)
+    current_thread, ///< every task on the thread that calls block_on
+};
+
 class runtime {
 public:
     class builder;
     class handle;
 
-    runtime(runtime&& other) noexcept : sched_(std::exchange(other.sched_, nullptr)) {}
+    runtime(runtime&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
     runtime& operator=(runtime&& other) noexcept {
         if (this != &other) {
             shutdown();
-            sched_ = std::exchange(other.sched_, nullptr);
+            core_ = std::exchange(other.core_, nullptr);
         }
         return *this;
     }
@@ -83,90 +125,138 @@ public:
     runtime& operator=(const runtime&) = delete;
     ~runtime() { shutdown(); }
 
-    /// Runs `aw` as a task and drives the runtime on the calling thread until it finishes;
-    /// returns its value or rethrows its exception. Throws `std::logic_error` when called from a
-    /// thread that is already running a runtime (it would deadlock: `co_await` instead).
+    /// Runs `aw` as a task until it finishes and returns its value or rethrows its exception.
+    /// A current-thread runtime runs its tasks on the calling thread meanwhile; a multi-thread
+    /// runtime runs them on its workers while the calling thread sleeps. Throws
+    /// `std::logic_error` when called from a worker or from inside another `block_on` (it would
+    /// block that runtime: `co_await` instead); `spawn_blocking` closures may call it.
     template <awaitable A>
-    await_result_t<A> block_on(A&& aw);
+    await_result_t<A> block_on(A&& aw) {
+        return detail::block_on(checked(), std::forward<A>(aw));
+    }
 
     /// Spawns onto this runtime from any thread. See `eddy::spawn`.
     template <awaitable A>
     auto spawn(A&& aw) -> join_handle<await_result_t<A>> {
-        return detail::spawn_on(*sched_, detail::into_task(std::forward<A>(aw)));
+        return detail::spawn_on(checked(), detail::into_task(std::forward<A>(aw)));
     }
 
-    [[nodiscard]] handle get_handle() const noexcept;
+    [[nodiscard]] handle get_handle() const;
 
-    /// Cancels every task and releases the runtime's resources; the destructor calls it.
+    /// Cancels every task, waits for running blocking closures, joins the runtime's threads and
+    /// releases its resources; the destructor calls it.
     void shutdown() noexcept {
-        if (sched_ == nullptr)
+        if (core_ == nullptr)
             return;
-        if (detail::context().sched == sched_) {
-            std::fputs("eddy: a runtime cannot be shut down from one of its own tasks\n", stderr);
+        if (detail::context().runtime == core_) {
+            std::fputs("eddy: a runtime cannot be shut down from one of its own threads (a task "
+                       "or a blocking closure)\n",
+                       stderr);
             std::abort();
         }
-        sched_->shutdown();
-        std::exchange(sched_, nullptr)->release();
+        core_->shutdown();
+        core_->blocking().shutdown();
+        std::exchange(core_, nullptr)->release();
     }
 
 private:
-    explicit runtime(detail::current_thread* sched) noexcept : sched_(sched) {}
+    explicit runtime(detail::runtime_core* core) noexcept : core_(core) {}
 
-    detail::current_thread* sched_;
+    detail::runtime_core& checked() const {
+        if (core_ == nullptr)
+            throw std::logic_error("eddy::runtime: moved-from or shut down");
+        return *core_;
+    }
+
+    detail::runtime_core* core_;
 };
 
 /// A cheap, copyable reference to a runtime, usable from any thread. Outliving the runtime is
 /// safe: spawns through it are then cancelled at once.
 class runtime::handle {
 public:
-    handle(const handle& other) noexcept : sched_(other.sched_) { sched_->retain(); }
+    handle(const handle& other) noexcept : core_(other.core_) { core_->retain(); }
     handle& operator=(const handle& other) noexcept {
         if (this != &other) {
-            other.sched_->retain();
-            sched_->release();
-            sched_ = other.sched_;
+            other.core_->retain();
+            core_->release();
+            core_ = other.core_;
         }
         return *this;
     }
-    ~handle() { sched_->release(); }
+    ~handle() { core_->release(); }
 
-    /// The handle of the runtime running on this thread; throws `std::logic_error` elsewhere.
+    /// The runtime of the calling thread (a worker, a block_on caller, a blocking-pool thread);
+    /// throws `std::logic_error` on any other thread.
     static handle current() {
-        auto* s = dynamic_cast<detail::current_thread*>(detail::context().sched);
-        if (s == nullptr) {
+        detail::runtime_core* core = detail::context().runtime;
+        if (core == nullptr) {
             throw std::logic_error("eddy::runtime::handle::current: no runtime on this thread");
         }
-        return handle(s);
+        return handle(core);
     }
 
     /// Spawns onto the runtime from any thread.
     template <awaitable A>
     auto spawn(A&& aw) const -> join_handle<await_result_t<A>> {
-        return detail::spawn_on(*sched_, detail::into_task(std::forward<A>(aw)));
+        return detail::spawn_on(*core_, detail::into_task(std::forward<A>(aw)));
     }
 
     template <class F>
     requires detail::awaitable_factory<F>
     auto spawn(F&& f) const -> join_handle<await_result_t<std::invoke_result_t<std::decay_t<F>&>>> {
-        return detail::spawn_on(*sched_, detail::invoke_into_task(std::forward<F>(f)));
+        return detail::spawn_on(*core_, detail::invoke_into_task(std::forward<F>(f)));
+    }
+
+    /// `runtime::block_on` through a handle, from a thread that runs no runtime.
+    template <awaitable A>
+    await_result_t<A> block_on(A&& aw) const {
+        return detail::block_on(*core_, std::forward<A>(aw));
+    }
+
+    /// A snapshot of the runtime's counters. Any thread, any time.
+    [[nodiscard]] runtime_metrics metrics() const { return core_->metrics(); }
+
+    [[nodiscard]] runtime_flavor flavor() const noexcept {
+        return dynamic_cast<const detail::multi_thread*>(core_) != nullptr
+                   ? runtime_flavor::multi_thread
+                   : runtime_flavor::current_thread;
     }
 
 private:
     friend class runtime;
-    explicit handle(detail::current_thread* s) noexcept : sched_(s) { sched_->retain(); }
+    explicit handle(detail::runtime_core* core) noexcept : core_(core) { core_->retain(); }
 
-    detail::current_thread* sched_;
+    detail::runtime_core* core_;
 };
 
-inline runtime::handle runtime::get_handle() const noexcept {
-    return handle(sched_);
+inline runtime::handle runtime::get_handle() const {
+    return handle(&checked());
 }
 
 /// Configures and builds a runtime.
 class runtime::builder {
 public:
+    /// The default: a work-stealing runtime with `worker_threads` workers.
+    builder() { options_.unhandled_exception = &unhandled_exception_hooks::log; }
+
+    /// A work-stealing runtime (the default flavor).
+    static builder multi_thread() { return builder(); }
+
     /// A runtime whose tasks all run on the thread that calls `block_on`.
-    static builder current_thread() { return builder(); }
+    static builder current_thread() {
+        builder b;
+        b.flavor_ = runtime_flavor::current_thread;
+        return b;
+    }
+
+    /// Workers of a multi-thread runtime (default: one per hardware thread). At least 1.
+    builder& worker_threads(std::uint32_t n) {
+        if (n == 0)
+            throw std::invalid_argument("eddy: worker_threads must be >= 1");
+        options_.worker_threads = n;
+        return *this;
+    }
 
     /// What a detached task's escaping exception is given to (default:
     /// `unhandled_exception_hooks::log`). Called on the thread that ran the task; must not throw.
@@ -192,38 +282,68 @@ public:
         return *this;
     }
 
-    [[nodiscard]] runtime build() const { return runtime(new detail::current_thread(options_)); }
+    /// Cap on the threads of the `spawn_blocking` pool (default 512). Must be at least 1.
+    builder& max_blocking_threads(std::size_t n) {
+        if (n == 0)
+            throw std::invalid_argument("eddy: max_blocking_threads must be >= 1");
+        options_.max_blocking_threads = n;
+        return *this;
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits (default 10 s).
+    builder& thread_keep_alive(std::chrono::nanoseconds d) {
+        if (d < std::chrono::nanoseconds::zero())
+            throw std::invalid_argument("eddy: thread_keep_alive must not be negative");
+        options_.thread_keep_alive = d;
+        return *this;
+    }
+
+    /// Name of the threads the runtime starts (truncated to 15 bytes).
+    builder& thread_name(std::string name) {
+        options_.thread_name = std::move(name);
+        return *this;
+    }
+
+    /// Stack size in bytes of the threads the runtime starts (0: the system default).
+    builder& thread_stack_size(std::size_t bytes) {
+        if (bytes != 0 && bytes < static_cast<std::size_t>(PTHREAD_STACK_MIN)) {
+            throw std::invalid_argument("eddy: thread_stack_size is below PTHREAD_STACK_MIN");
+        }
+        options_.thread_stack_size = bytes;
+        return *this;
+    }
+
+    /// Called on each thread the runtime starts, before it runs anything. Must not throw.
+    builder& on_thread_start(std::function<void()> f) {
+        options_.on_thread_start = std::move(f);
+        return *this;
+    }
+
+    /// Called on each thread the runtime started, just before it exits. Must not throw.
+    builder& on_thread_stop(std::function<void()> f) {
+        options_.on_thread_stop = std::move(f);
+        return *this;
+    }
+
+    /// Starts the runtime (a multi-thread runtime starts its workers here). Throws
+    /// `std::system_error` if a thread cannot be started.
+    [[nodiscard]] runtime build() const {
+        if (flavor_ == runtime_flavor::current_thread) {
+            return runtime(new detail::current_thread(options_));
+        }
+        return runtime(new detail::multi_thread(options_));
+    }
 
 private:
-    builder() { options_.unhandled_exception = &unhandled_exception_hooks::log; }
-
     detail::runtime_options options_;
+    runtime_flavor flavor_ = runtime_flavor::multi_thread;
 };
 
-template <awaitable A>
-await_result_t<A> runtime::block_on(A&& aw) {
-    using R = await_result_t<A>;
-    if (sched_ == nullptr)
-        throw std::logic_error("eddy::runtime::block_on: runtime is moved-from");
-    if (detail::context().sched != nullptr) {
-        throw std::logic_error("eddy::runtime::block_on called from a thread that is running a "
-                               "runtime; co_await the awaitable instead");
-    }
-    join_handle<R> root = detail::spawn_on(*sched_, detail::into_task(std::forward<A>(aw)));
-    try {
-        sched_->block_until(detail::join_access<R>::header(root));
-    } catch (...) {
-        root.abort();
-        throw;
-    }
-    return detail::join_access<R>::take(root);
-}
-
-/// Builds a default runtime, runs `aw` to completion on it, shuts it down, and returns the value.
-/// `int main() { return eddy::run(async_main()); }`
+/// Builds a default (multi-thread) runtime, runs `aw` to completion on it, shuts it down, and
+/// returns the value. `int main() { return eddy::run(async_main()); }`
 template <awaitable A>
 await_result_t<A> run(A&& aw) {
-    return runtime::builder::current_thread().build().block_on(std::forward<A>(aw));
+    return runtime::builder().build().block_on(std::forward<A>(aw));
 }
 
 } // namespace eddy

@@ -17,6 +17,7 @@
 #include <eddy/task.hpp>
 
 #include <eddy/detail/context.hpp>
+#include <eddy/detail/scheduler/runtime_core.hpp>
 #include <eddy/detail/scheduler/scheduler.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/task/header.hpp>
@@ -91,7 +92,7 @@ concept awaitable_factory = !awaitable<F> && std::is_invocable_v<std::decay_t<F>
                             awaitable<std::invoke_result_t<std::decay_t<F>&>>;
 
 inline scheduler& current_scheduler(const char* caller) {
-    scheduler* s = context().sched;
+    scheduler* s = context().runtime;
     if (s == nullptr) {
         throw std::logic_error(std::string(caller) +
                                " must be called from a thread that runs an eddy runtime; from "

@@ -13,20 +13,24 @@
 #include <eddy/config.hpp>
 
 #include <coroutine>
+#include <cstdint>
 #include <utility>
 
 namespace eddy::detail {
 
 class scheduler;
+class runtime_core;
 class blocking_pool;
 struct task_header;
 
 struct thread_context {
-    scheduler* sched = nullptr;        ///< set on runtime threads (worker or block_on caller)
+    scheduler* sched = nullptr;        ///< the scheduler whose queues this thread owns, if any
+    runtime_core* runtime = nullptr;   ///< the runtime `spawn` and `handle::current()` use here
     blocking_pool* blocking = nullptr; ///< the runtime's spawn_blocking pool, on its threads
     task_header* task = nullptr;       ///< the spawned task being polled on this thread
     std::coroutine_handle<> next;      ///< trampoline: the coroutine to resume next
     bool in_trampoline = false;
+    std::uint32_t budget = UINT32_MAX; ///< cooperative budget of the current poll (see coop.hpp)
 };
 
 inline thread_local thread_context tls_context;

@@ -14,20 +14,25 @@
 //!  3. drain the local and inject queues, cancelling never-polled tasks and dropping the entries'
 //!     references;
 //!  4. repeat 2-3 until all are empty, since destructors run in step 2 may wake or spawn.
+//! The blocking pool (`blocking()`, created here, owned by reference) is shut down separately,
+//! by the runtime, after this: it waits for running `spawn_blocking` closures.
 
 #include <eddy/config.hpp>
 
 #include <eddy/join_handle.hpp>
 
+#include <eddy/detail/blocking/pool.hpp>
 #include <eddy/detail/context.hpp>
 #include <eddy/detail/scheduler/inject_queue.hpp>
 #include <eddy/detail/scheduler/park.hpp>
+#include <eddy/detail/scheduler/runtime_core.hpp>
 #include <eddy/detail/scheduler/runtime_options.hpp>
 #include <eddy/detail/scheduler/scheduler.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/task_queue.hpp>
 #include <eddy/detail/task/owned_tasks.hpp>
 #include <eddy/detail/task/raw_task.hpp>
+#include <eddy/detail/util/owner_counter.hpp>
 
 #include <cstdint>
 #include <exception>
@@ -36,13 +41,13 @@
 
 namespace eddy::detail {
 
-class current_thread final : public scheduler {
+class current_thread final : public runtime_core {
 public:
-    explicit current_thread(runtime_options options) : options_(std::move(options)) {}
+    explicit current_thread(runtime_options options) : runtime_core(std::move(options)) {}
 
     void schedule(task_header* t, schedule_hint /*hint*/) noexcept override {
         if (is_owner_thread()) {
-            local_.push_back(t);
+            push_local(t);
         } else if (inject_.push(t)) {
             parker_.unpark();
         } else {
@@ -52,10 +57,13 @@ public:
     }
 
     void spawn(task_header* t) noexcept override {
-        // ORDERING: statistics only.
-        spawned_.fetch_add(1, memory_order_relaxed);
+        if (is_owner_thread()) {
+            spawned_local_.add();
+        } else {
+            spawned_remote_.add();
+        }
         if (is_owner_thread() && !closed_.load(memory_order_relaxed)) {
-            local_.push_back(t);
+            push_local(t);
         } else if (!is_owner_thread() && inject_.push(t)) {
             parker_.unpark();
         } else {
@@ -65,7 +73,7 @@ public:
     }
 
     /// Runs tasks on the calling thread until `root` completes.
-    void block_until(task_header* root) {
+    void block_until(task_header* root) override {
         thread_context& ctx = context();
         if (running_.exchange(true, memory_order_acquire)) {
             throw std::logic_error(
@@ -74,12 +82,18 @@ public:
         }
         struct exit_guard {
             current_thread* self;
+            thread_context saved; // block_on may run on a blocking-pool thread: restore it
             ~exit_guard() {
-                context().sched = nullptr;
+                thread_context& c = context();
+                c.sched = saved.sched;
+                c.runtime = saved.runtime;
+                c.blocking = saved.blocking;
                 self->running_.store(false, memory_order_release);
             }
-        } guard{this};
+        } guard{this, ctx};
         ctx.sched = this;
+        ctx.runtime = this;
+        ctx.blocking = blocking_;
 
         std::uint32_t tick = 0;
         while (!is_complete(root)) {
@@ -89,25 +103,32 @@ public:
                 if (t == nullptr)
                     break;
                 ran = true;
+                polls_.add();
                 run_task(t, *this);
                 if (is_complete(root))
                     return;
             }
-            if (!ran)
+            publish_depths();
+            if (!ran) {
+                parks_.add();
                 parker_.park();
+            }
         }
     }
 
     /// See the module comment. Called once, by the runtime's destructor, on a thread that is not
     /// inside `block_on`.
-    void shutdown() noexcept {
+    void shutdown() noexcept override {
         // ORDERING: only read on this thread; foreign threads learn of the shutdown from the
         // inject queue's lock.
         if (closed_.exchange(true, memory_order_relaxed))
             return;
         inject_.close();
         thread_context& ctx = context();
-        scheduler* outer = std::exchange(ctx.sched, this);
+        const thread_context saved = ctx;
+        ctx.sched = this;
+        ctx.runtime = this;
+        ctx.blocking = blocking_;
         for (;;) {
             if (task_header* t = owned_.pop()) {
                 shutdown_task(t, *this);
@@ -121,22 +142,28 @@ public:
                 break;
             }
         }
-        ctx.sched = outer;
+        ctx.sched = saved.sched;
+        ctx.runtime = saved.runtime;
+        ctx.blocking = saved.blocking;
     }
 
     // The interface run_task needs (owner thread only).
     void bind(task_header* t) noexcept { owned_.push(t); }
     void unbind(task_header* t) noexcept { owned_.remove(t); }
-    void unhandled_exception(task_header* t, std::exception_ptr e) noexcept {
-        if (options_.unhandled_exception) {
-            options_.unhandled_exception(task_id{t->id}, std::move(e));
-        }
-    }
 
-    [[nodiscard]] std::uint64_t spawned_count() const noexcept {
-        return spawned_.load(memory_order_relaxed);
+protected:
+    void fill_metrics(runtime_metrics& m) const override {
+        m.workers = 1;
+        worker_metrics w;
+        w.polls = polls_.get();
+        w.parks = parks_.get();
+        w.spawned = spawned_local_.get() + spawned_remote_.get();
+        w.local_queue_depth = local_depth_.get();
+        m.per_worker.push_back(w);
+        m.spawned_tasks = w.spawned;
+        m.inject_queue_depth = inject_.len();
+        m.alive_tasks = owned_size_.get() + local_depth_.get() + inject_.len();
     }
-    [[nodiscard]] std::size_t owned_count() const noexcept { return owned_.size(); }
 
 private:
     [[nodiscard]] bool is_owner_thread() const noexcept { return context().sched == this; }
@@ -155,13 +182,26 @@ private:
         return inject_.pop();
     }
 
-    runtime_options options_;
+    void push_local(task_header* t) noexcept { local_.push_back(t); }
+
+    /// Samples the owner-only sizes for metrics readers (once per batch of polls).
+    void publish_depths() noexcept {
+        local_depth_.set(local_.size());
+        owned_size_.set(owned_.size());
+    }
+
     inject_queue inject_;
     parker parker_;
     task_queue local_;
     owned_tasks owned_;
+    // Owner-written counters and sampled sizes for metrics readers on other threads.
+    owner_counter polls_;
+    owner_counter parks_;
+    owner_counter local_depth_;
+    owner_counter owned_size_;
     atomic<bool> running_{false};
-    atomic<std::uint64_t> spawned_{0};
+    owner_counter spawned_local_;   // spawns from the block_on thread
+    shared_counter spawned_remote_; // spawns from any other thread
     atomic<bool> closed_{false};
 };
 

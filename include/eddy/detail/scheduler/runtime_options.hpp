@@ -3,9 +3,12 @@
 
 #include <eddy/config.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <string>
 
 namespace eddy {
 struct task_id;
@@ -21,6 +24,20 @@ struct runtime_options {
     /// Tasks polled between turns of the drivers (I/O, timers).
     std::uint32_t event_interval = 61;
     unhandled_exception_hook unhandled_exception;
+
+    /// Workers of the multi-thread flavor (0: one per hardware thread).
+    std::uint32_t worker_threads = 0;
+    /// Name prefix of the runtime's threads (workers get "-<index>").
+    std::string thread_name = "eddy-worker";
+    /// Stack size of the runtime's threads; 0 keeps the system default.
+    std::size_t thread_stack_size = 0;
+    std::function<void()> on_thread_start;
+    std::function<void()> on_thread_stop;
+
+    /// Upper bound of the spawn_blocking pool.
+    std::size_t max_blocking_threads = 512;
+    /// How long an idle blocking thread waits for work before it exits.
+    std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);
 };
 
 } // namespace eddy::detail

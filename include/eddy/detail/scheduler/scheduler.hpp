@@ -30,6 +30,10 @@ public:
     /// cancels it on the spot so its join handle reports `errc::cancelled`.
     virtual void spawn(task_header* task) noexcept = 0;
 
+    /// An exception escaped a task nobody joins (or whose join handle was dropped before the
+    /// exception was looked at). Called on the thread that noticed; must not throw.
+    virtual void unhandled_exception(task_header* task, std::exception_ptr e) noexcept = 0;
+
     /// The scheduler object is reference counted: the runtime, every runtime handle and every
     /// spawned task (until its memory is freed) hold one, so a late wake from a foreign thread that
     /// races runtime destruction still finds a live (closed) scheduler.

@@ -22,6 +22,9 @@
 
 namespace eddy::detail {
 
+/// Units of cooperative budget a task gets per poll (see coop.hpp).
+inline constexpr std::uint32_t coop_budget_per_poll = 128;
+
 /// Frees a task whose last reference is gone: destroys the frame if it still exists (a finished
 /// task's output lives in it), then the memory.
 inline void dealloc_task(task_header* t) noexcept {
@@ -135,7 +138,9 @@ void run_task(task_header* t, S& sched) noexcept {
         sched.bind(t);
     thread_context& ctx = context();
     task_header* outer = std::exchange(ctx.task, t);
+    ctx.budget = coop_budget_per_poll;
     run_trampoline(t->resume_point);
+    ctx.budget = UINT32_MAX;
     ctx.task = outer;
     if (t->coroutine().done()) {
         complete_task(t, sched);

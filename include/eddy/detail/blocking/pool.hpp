@@ -1,0 +1,435 @@
+#pragma once
+//! The blocking pool: an elastic set of threads that run `spawn_blocking` closures, one closure
+//! per thread at a time (Tokio's `runtime/blocking/pool.rs`).
+//!
+//! Owns: a FIFO of queued blocking tasks, the threads (started on demand, at most
+//! `max_threads`; an idle thread exits after `keep_alive` without work) and their pthread
+//! handles until they are joined. Every field below `mutex_` is guarded by it; the three metric
+//! atomics mirror the guarded counters for lock-free readers.
+//!
+//! Threads: `spawn`, `schedule` and the metric accessors may be called from any thread;
+//! `shutdown` from any thread that is not one of this pool's threads (it would wait for itself).
+//! Pool threads set `context().blocking = this` (so `spawn_blocking` nests) and
+//! `context().runtime` to the owning runtime (so `eddy::spawn` works in a closure), and run tasks
+//! with the generic `run_task`. They do not set `context().sched`: they own no scheduler queue.
+//!
+//! A blocking task is polled exactly once: its coroutine (spawn_blocking.hpp) runs the closure
+//! and finishes without suspending. So a task is only ever queued (NOTIFIED), running, or
+//! complete, never idle; shutdown needs no owned-task list, and an abort either finds it queued
+//! (the poll sees CANCELLED and cancels it) or running (it cannot be interrupted: it finishes and
+//! the join handle gets its value, as in Tokio).
+//!
+//! Idle accounting (Tokio's protocol; all under `mutex_`):
+//! - `num_idle_` counts threads waiting for work that nobody has claimed yet. `submit` claims one
+//!   by moving a unit from `num_idle_` to `num_notify_` and signalling; whichever idle thread
+//!   next sees `num_notify_ > 0` consumes the unit and goes looking for work.
+//! - An idle thread decides to exit (keep-alive expired) only with the lock held and
+//!   `num_notify_ == 0`, removing itself from `num_idle_` in the same critical section. A submit
+//!   therefore either saw it idle and left a unit it will consume, or saw it gone and started a
+//!   thread or left the task to a busy thread, which checks the queue before going idle. Queued
+//!   work is never stranded with an exiting thread.
+//! - Invariant outside shutdown: `num_threads_ == 0` implies the queue is empty.
+//!
+//! Joining: a thread that exits on keep-alive removes its handle from `workers_`, puts it in
+//! `last_exiting_` and joins the previous occupant after unlocking, so at most one exited thread
+//! is left unjoined at a time. Threads that exit because of shutdown leave their handle in
+//! `workers_`. `shutdown` waits until `num_threads_ == 0`, then joins `workers_` and
+//! `last_exiting_`; joins are transitive, so every thread the pool ever started is joined.
+//!
+//! Lifetime: reference counted like every scheduler (the owner and every task hold one). The
+//! owner calls `shutdown` before dropping its reference. Dropping it without shutdown is only
+//! allowed once no task is left (else the last reference could go on a pool thread, which cannot
+//! join itself); the destructor then joins the idle threads.
+//!
+//! Shutdown, in order (idempotent):
+//!  1. close: later `spawn`s cancel their task on the spot; threads stop taking queued work;
+//!  2. wake every idle thread, so it exits;
+//!  3. cancel every queued task that has not started (its join handle reports `cancelled`);
+//!  4. wait for running tasks to finish (they cannot be interrupted) and for every thread to exit;
+//!  5. join every thread.
+
+#include <eddy/config.hpp>
+
+#include <eddy/join_handle.hpp>
+
+#include <eddy/detail/context.hpp>
+#include <eddy/detail/scheduler/runtime_options.hpp>
+#include <eddy/detail/scheduler/scheduler.hpp>
+#include <eddy/detail/sync/atomic.hpp>
+#include <eddy/detail/sync/task_queue.hpp>
+#include <eddy/detail/task/header.hpp>
+#include <eddy/detail/task/raw_task.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <limits.h>
+#include <pthread.h>
+
+namespace eddy::detail {
+
+/// Settings of a blocking pool (filled from `runtime_options` by `blocking_options_from`).
+struct blocking_options {
+    /// Upper bound on the pool's threads; at least 1.
+    std::size_t max_threads = 512;
+    /// How long an idle thread waits for work before it exits.
+    std::chrono::nanoseconds keep_alive = std::chrono::seconds(10);
+    /// Thread name (`pthread_setname_np`), truncated to 15 bytes.
+    std::string thread_name = "eddy-blocking";
+    /// Stack size in bytes; 0 keeps the default, smaller than PTHREAD_STACK_MIN is raised to it.
+    std::size_t stack_size = 0;
+    /// Run on each pool thread when it starts and before it exits. Must not throw.
+    std::function<void()> on_thread_start;
+    std::function<void()> on_thread_stop;
+    /// Receives the exception of a detached blocking task that threw. Called on a pool thread.
+    unhandled_exception_hook unhandled_exception;
+};
+
+/// The blocking-pool part of a runtime's settings (an empty thread name keeps the pool's default).
+inline blocking_options blocking_options_from(const runtime_options& o) {
+    blocking_options b;
+    b.max_threads = o.max_blocking_threads;
+    b.keep_alive = o.thread_keep_alive;
+    if (!o.thread_name.empty())
+        b.thread_name = o.thread_name;
+    b.stack_size = o.thread_stack_size;
+    b.on_thread_start = o.on_thread_start;
+    b.on_thread_stop = o.on_thread_stop;
+    b.unhandled_exception = o.unhandled_exception;
+    return b;
+}
+
+class blocking_pool;
+
+/// The pool whose thread this is (null on every other thread). Distinct from
+/// `context().blocking`, which runtime threads set too.
+inline thread_local const blocking_pool* tls_blocking_pool_thread = nullptr;
+
+class blocking_pool final : public scheduler {
+public:
+    /// Starts no thread: threads start on demand. Construct with `new` (reference counted).
+    /// `owner` is the runtime whose `spawn` closures may call (set as `context().runtime` on the
+    /// pool's threads); it outlives the pool's threads.
+    explicit blocking_pool(blocking_options options, runtime_core* owner = nullptr)
+        : options_(std::move(options)), owner_(owner) {
+        EDDY_ASSERT(options_.max_threads >= 1);
+        options_.keep_alive = std::max(options_.keep_alive, std::chrono::nanoseconds::zero());
+    }
+
+    /// Queues a freshly spawned task; starts a thread if none is idle and the cap allows. After
+    /// shutdown, cancels the task on the calling thread instead.
+    void spawn(task_header* t) noexcept override { submit(t); }
+
+    /// Only reached by `abort_task` for a task that is neither queued nor running, which a
+    /// blocking task never is (see the module comment); handled like a spawn for robustness.
+    void schedule(task_header* t, schedule_hint /*hint*/) noexcept override { submit(t); }
+
+    /// See the module comment. Never from one of this pool's threads (aborts with a message).
+    void shutdown() noexcept {
+        if (is_pool_thread()) {
+            std::fputs("eddy: a blocking pool cannot be shut down from one of its own threads "
+                       "(a runtime must not be destroyed from a spawn_blocking closure)\n",
+                       stderr);
+            std::abort();
+        }
+        task_queue queued;
+        std::unique_lock lock(mutex_);
+        if (shutdown_started_) {
+            // Another call did (or is doing) the work; return once it is done.
+            shutdown_cv_.wait(lock, [this] { return joined_; });
+            return;
+        }
+        // 1.-2.
+        shutdown_started_ = true;
+        closed_ = true;
+        while (task_header* t = queue_.pop_front())
+            queued.push_back(t);
+        publish_metrics_locked();
+        work_cv_.notify_all();
+        lock.unlock();
+
+        // 3. Outside the lock: cancelling runs the closures' destructors, which may spawn.
+        while (task_header* t = queued.pop_front()) {
+            shutdown_task(t, *this);
+            release_task(t); // the queue entry's reference
+        }
+
+        // 4.
+        lock.lock();
+        shutdown_cv_.wait(lock, [this] { return num_threads_ == 0; });
+        std::vector<pthread_t> threads = std::move(workers_);
+        workers_.clear();
+        const bool have_last = std::exchange(has_last_exiting_, false);
+        const pthread_t last = last_exiting_;
+        lock.unlock();
+
+        // 5.
+        for (pthread_t th : threads)
+            join_thread(th);
+        if (have_last)
+            join_thread(last);
+
+        lock.lock();
+        joined_ = true;
+        shutdown_cv_.notify_all();
+    }
+
+    /// True on the threads of this pool.
+    [[nodiscard]] bool is_pool_thread() const noexcept { return tls_blocking_pool_thread == this; }
+
+    // The interface run_task needs. A blocking task never suspends, so it is never idle and
+    // shutdown never has to find it: no owned-task list (see the module comment).
+    void bind(task_header* /*t*/) noexcept {}
+    void unbind(task_header* /*t*/) noexcept {}
+    void unhandled_exception(task_header* t, std::exception_ptr e) noexcept override {
+        if (options_.unhandled_exception)
+            options_.unhandled_exception(task_id{t->id}, std::move(e));
+    }
+
+    // Metrics: any thread, wait-free, possibly stale by the time they return.
+    // ORDERING: relaxed everywhere: the values are statistics, written under `mutex_`.
+
+    /// Threads alive (busy or idle).
+    [[nodiscard]] std::size_t thread_count() const noexcept {
+        return thread_count_.load(memory_order_relaxed);
+    }
+    /// Threads waiting for work.
+    [[nodiscard]] std::size_t idle_thread_count() const noexcept {
+        return idle_count_.load(memory_order_relaxed);
+    }
+    /// Tasks queued that no thread has started yet.
+    [[nodiscard]] std::size_t queue_depth() const noexcept {
+        return queue_depth_.load(memory_order_relaxed);
+    }
+
+    [[nodiscard]] const blocking_options& options() const noexcept { return options_; }
+
+private:
+    ~blocking_pool() override {
+        // The owner normally shut the pool down before its last reference went. If not, no task
+        // is left (each holds a reference), so this only stops and joins idle threads.
+        {
+            std::lock_guard lock(mutex_);
+            if (joined_)
+                return;
+        }
+        shutdown();
+    }
+
+    void submit(task_header* t) noexcept {
+        std::unique_lock lock(mutex_);
+        if (closed_) {
+            lock.unlock();
+            shutdown_task(t, *this);
+            release_task(t); // the queue entry's reference: it will never be queued
+            return;
+        }
+        queue_.push_back(t);
+        if (num_idle_ > 0) {
+            --num_idle_;
+            ++num_notify_;
+            work_cv_.notify_one();
+        } else if (num_threads_ < options_.max_threads) {
+            const int err = start_thread_locked();
+            if (err != 0 && num_threads_ == 0) {
+                // No thread exists to run it, so (by the invariant) it is the only entry.
+                EDDY_ASSERT(queue_.size() == 1);
+                task_header* only = queue_.pop_front();
+                EDDY_ASSERT(only == t);
+                publish_metrics_locked();
+                lock.unlock();
+                std::fprintf(stderr,
+                             "eddy: blocking pool could not start a thread (%s); the blocking "
+                             "task is cancelled\n",
+                             std::strerror(err));
+                shutdown_task(only, *this);
+                release_task(only);
+                return;
+            }
+            // With other threads alive, the task waits for one of them (as in Tokio).
+        }
+        publish_metrics_locked();
+    }
+
+    /// Starts one thread (the lock is held, so it cannot look at the queue before we are done).
+    /// Returns 0 or an errno value.
+    int start_thread_locked() noexcept {
+        try {
+            if (workers_.size() == workers_.capacity())
+                workers_.reserve(std::max<std::size_t>(8, 2 * workers_.capacity()));
+        } catch (...) {
+            return ENOMEM;
+        }
+        pthread_attr_t attr;
+        int err = pthread_attr_init(&attr);
+        if (err != 0)
+            return err;
+        if (options_.stack_size != 0) {
+            const std::size_t min = PTHREAD_STACK_MIN;
+            err = pthread_attr_setstacksize(&attr, std::max(options_.stack_size, min));
+        }
+        pthread_t th{};
+        if (err == 0)
+            err = pthread_create(&th, &attr, &thread_main, this);
+        pthread_attr_destroy(&attr);
+        if (err != 0)
+            return err;
+        workers_.push_back(th); // capacity reserved above: cannot throw
+        ++num_threads_;
+        return 0;
+    }
+
+    static void* thread_main(void* arg) noexcept {
+        // SAFETY: `arg` is the pool, which outlives its threads: the owner's reference is dropped
+        // only after `shutdown` (or the destructor, when idle) joined every one of them.
+        static_cast<blocking_pool*>(arg)->run_thread();
+        return nullptr;
+    }
+
+    void run_thread() noexcept {
+        {
+            char name[16] = {};
+            options_.thread_name.copy(name, sizeof(name) - 1);
+            pthread_setname_np(pthread_self(), name);
+        }
+        tls_blocking_pool_thread = this;
+        thread_context& ctx = context();
+        ctx.blocking = this;
+        ctx.runtime = owner_;
+        if (options_.on_thread_start)
+            options_.on_thread_start(); // a throw terminates (noexcept), as with std::thread
+
+        bool joinable_previous = false;
+        pthread_t previous{};
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            // Busy: run queued tasks, oldest first.
+            while (!closed_) {
+                task_header* t = queue_.pop_front();
+                if (t == nullptr)
+                    break;
+                publish_metrics_locked();
+                lock.unlock();
+                run_task(t, *this);
+                lock.lock();
+            }
+            if (closed_)
+                break;
+
+            // Idle: wait for a unit of `num_notify_`, shutdown, or the keep-alive to expire.
+            ++num_idle_;
+            publish_metrics_locked();
+            const auto deadline = deadline_after(options_.keep_alive);
+            bool timed_out = false;
+            bool exiting = false;
+            for (;;) {
+                if (num_notify_ > 0) {
+                    // A submit already took us out of num_idle_.
+                    --num_notify_;
+                    break;
+                }
+                if (closed_ || timed_out) {
+                    --num_idle_;
+                    exiting = true;
+                    break;
+                }
+                if (deadline) {
+                    timed_out = work_cv_.wait_until(lock, *deadline) == std::cv_status::timeout;
+                } else {
+                    work_cv_.wait(lock);
+                }
+            }
+            if (exiting) {
+                if (!closed_) {
+                    // Keep-alive expired: hand our handle to the next exiting thread (or to
+                    // shutdown) and take the previous one's to join.
+                    retire_self_locked(joinable_previous, previous);
+                }
+                break;
+            }
+        }
+        --num_threads_;
+        publish_metrics_locked();
+        if (closed_ && num_threads_ == 0)
+            shutdown_cv_.notify_all();
+        lock.unlock();
+
+        if (options_.on_thread_stop)
+            options_.on_thread_stop();
+        ctx.blocking = nullptr;
+        ctx.runtime = nullptr;
+        tls_blocking_pool_thread = nullptr;
+        if (joinable_previous)
+            join_thread(previous);
+    }
+
+    void retire_self_locked(bool& joinable_previous, pthread_t& previous) noexcept {
+        const pthread_t self = pthread_self();
+        auto it = std::find_if(workers_.begin(), workers_.end(),
+                               [self](pthread_t th) { return pthread_equal(th, self) != 0; });
+        EDDY_ASSERT(it != workers_.end());
+        *it = workers_.back();
+        workers_.pop_back();
+        joinable_previous = has_last_exiting_;
+        previous = last_exiting_;
+        last_exiting_ = self;
+        has_last_exiting_ = true;
+    }
+
+    using clock = std::chrono::steady_clock;
+
+    /// Empty for a keep-alive too long to represent: wait without a deadline.
+    static std::optional<clock::time_point> deadline_after(std::chrono::nanoseconds d) noexcept {
+        const clock::time_point now = clock::now();
+        if (d >= clock::time_point::max() - now)
+            return std::nullopt;
+        return now + std::chrono::duration_cast<clock::duration>(d);
+    }
+
+    static void join_thread(pthread_t th) noexcept {
+        [[maybe_unused]] const int err = pthread_join(th, nullptr);
+        EDDY_ASSERT(err == 0);
+    }
+
+    void publish_metrics_locked() noexcept {
+        thread_count_.store(num_threads_, memory_order_relaxed);
+        idle_count_.store(num_idle_, memory_order_relaxed);
+        queue_depth_.store(queue_.size(), memory_order_relaxed);
+    }
+
+    blocking_options options_;
+    runtime_core* owner_;
+
+    std::mutex mutex_;
+    std::condition_variable work_cv_;     ///< idle threads wait here for work or shutdown
+    std::condition_variable shutdown_cv_; ///< shutdown waits here for threads to exit
+    task_queue queue_;
+    std::size_t num_threads_ = 0;
+    std::size_t num_idle_ = 0;
+    std::size_t num_notify_ = 0;
+    std::vector<pthread_t> workers_; ///< started, not yet retired (see "Joining")
+    pthread_t last_exiting_{};
+    bool has_last_exiting_ = false;
+    bool closed_ = false;
+    bool shutdown_started_ = false;
+    bool joined_ = false;
+
+    atomic<std::size_t> thread_count_{0};
+    atomic<std::size_t> idle_count_{0};
+    atomic<std::size_t> queue_depth_{0};
+};
+
+} // namespace eddy::detail

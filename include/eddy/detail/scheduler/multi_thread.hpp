@@ -1,0 +1,407 @@
+#pragma once
+//! The multi-thread, work-stealing scheduler (after Tokio's `scheduler/multi_thread`).
+//!
+//! N workers, each with a local ring queue (256 tasks) and a LIFO slot. A worker's tick:
+//!  1. every `global_queue_interval` ticks, take from the inject queue first (remote work is
+//!     never starved by local work);
+//!  2. otherwise the LIFO slot, then the local queue, then the inject queue;
+//!  3. nothing? become a searcher (at most half the workers search at once) and steal half of a
+//!     random victim's queue, then try the inject queue again;
+//!  4. still nothing: park in a futex. The last searcher to park re-checks every queue.
+//! After each poll the worker runs the task in its LIFO slot (the one the polled task just
+//! woke: message passing stays on one warm core), at most `max_lifo_polls` times in a row, so
+//! two tasks waking each other cannot starve the rest of the queue.
+//!
+//! Where work goes: a task woken on a worker goes to that worker's LIFO slot (the previous
+//! occupant moves to the queue); a yield or a wake-while-running goes to the back of the local
+//! queue; spawns from a worker go to the back of its local queue; anything from another thread
+//! goes to the inject queue and wakes a parked worker. Work added locally wakes a parked worker
+//! when there is more than this worker will get to next and nobody is searching yet.
+//!
+//! Tasks are bound to the (sharded) owned-task list when spawned, so shutdown finds every one.
+//!
+//! Shutdown, in order:
+//!  1. set `shutdown_`, close the inject queue and the owned-task list (spawns after this are
+//!     cancelled on the spot; wakes are dropped, the owned list still holds the tasks);
+//!  2. unpark every worker and join the threads (each finishes the poll it is in);
+//!  3. on the calling thread: cancel every owned task (frames destroyed at their suspension
+//!     points, joiners woken with `errc::cancelled`);
+//!  4. drop every queue entry left in LIFO slots, local queues and the inject queue.
+
+#include <eddy/config.hpp>
+
+#include <eddy/join_handle.hpp>
+#include <eddy/runtime_metrics.hpp>
+
+#include <eddy/detail/context.hpp>
+#include <eddy/detail/scheduler/inject_queue.hpp>
+#include <eddy/detail/scheduler/multi_thread/idle.hpp>
+#include <eddy/detail/scheduler/multi_thread/worker.hpp>
+#include <eddy/detail/scheduler/park.hpp>
+#include <eddy/detail/scheduler/runtime_core.hpp>
+#include <eddy/detail/scheduler/runtime_options.hpp>
+#include <eddy/detail/scheduler/scheduler.hpp>
+#include <eddy/detail/sync/atomic.hpp>
+#include <eddy/detail/task/owned_tasks.hpp>
+#include <eddy/detail/task/raw_task.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace eddy::detail {
+
+class multi_thread;
+
+/// The worker the current thread runs, if any (of any multi-thread scheduler).
+inline thread_local worker* tls_worker = nullptr;
+
+/// A wake target that unparks a plain thread: how `block_on` waits for its root task.
+/// Reference counted (the join slot and the waiting thread each hold one).
+class thread_waker final : public wake_target {
+public:
+    thread_waker() noexcept : wake_target{vtable()} {}
+
+    parker park;
+
+    void release() noexcept {
+        // ORDERING: acq_rel so the deleting side sees the other side's last use.
+        if (refs_.fetch_sub(1, memory_order_acq_rel) == 1)
+            delete this;
+    }
+    void retain() noexcept { refs_.fetch_add(1, memory_order_relaxed); }
+
+private:
+    static thread_waker* self(wake_target* w) noexcept { return static_cast<thread_waker*>(w); }
+    static void wake(wake_target* w) noexcept {
+        self(w)->park.unpark();
+        self(w)->release();
+    }
+    static void wake_by_ref(wake_target* w) noexcept { self(w)->park.unpark(); }
+    static void clone(wake_target* w) noexcept { self(w)->retain(); }
+    static void drop(wake_target* w) noexcept { self(w)->release(); }
+    static const wake_vtable* vtable() noexcept {
+        static constexpr wake_vtable table{&wake, &wake_by_ref, &clone, &drop};
+        return &table;
+    }
+
+    atomic<std::uint32_t> refs_{1};
+};
+
+/// Runs `root` to completion elsewhere and parks the calling (non-worker) thread until then.
+inline void wait_for_completion(task_header* root) {
+    auto* tw = new thread_waker(); // one reference for us
+    tw->retain();                  // one for the join slot
+    // SAFETY: JOIN_WAKER is clear: the slot is ours until set_join_waker publishes it.
+    root->join_waker = tw;
+    if (!root->state.set_join_waker()) {
+        root->join_waker = nullptr;
+        tw->release(); // the slot's reference: already complete
+    } else {
+        while ((root->state.load() & task_state::complete) == 0)
+            tw->park.park();
+    }
+    tw->release();
+}
+
+class multi_thread final : public runtime_core {
+public:
+    /// Most tasks the LIFO slot may run in a row before the queue gets a turn.
+    static constexpr std::uint32_t max_lifo_polls = 3;
+
+    /// Starts `options.worker_threads` workers (0: one per hardware thread).
+    explicit multi_thread(runtime_options options)
+        : runtime_core(std::move(options)),
+          idle_(worker_count_for(options_)),
+          owned_(4 * worker_count_for(options_)) {
+        const std::uint32_t worker_threads = worker_count_for(options_);
+        workers_.reserve(worker_threads);
+        for (std::uint32_t i = 0; i < worker_threads; ++i) {
+            workers_.push_back(std::make_unique<worker>(i));
+        }
+        try {
+            for (auto& w : workers_) {
+                worker* wp = w.get();
+                w->thread = os_thread(thread_name(wp->index), options_.thread_stack_size,
+                                      [this, wp] { run_worker(*wp); });
+            }
+        } catch (...) {
+            shutdown();
+            throw;
+        }
+    }
+
+    multi_thread(const multi_thread&) = delete;
+    multi_thread& operator=(const multi_thread&) = delete;
+    ~multi_thread() override { EDDY_ASSERT(shutdown_.load(memory_order_relaxed)); }
+
+    void schedule(task_header* t, schedule_hint hint) noexcept override {
+        if (worker* w = local_worker()) {
+            if (hint == schedule_hint::wake) {
+                if (task_header* prev = std::exchange(w->lifo, t))
+                    push_local(*w, prev);
+            } else {
+                push_local(*w, t);
+            }
+            if (should_notify_others(*w))
+                notify_parked();
+            return;
+        }
+        if (inject_.push(t)) {
+            notify_parked();
+        } else {
+            release_task(t); // shutting down: the owned list cancels the task
+        }
+    }
+
+    void spawn(task_header* t) noexcept override {
+        worker* w = local_worker();
+        if (w != nullptr) {
+            w->spawned.add();
+        } else {
+            remote_spawned_.add();
+        }
+        if (!owned_.bind(t)) {
+            // Shut down: cancel on the spot so the join handle reports errc::cancelled.
+            shutdown_task(t, *this);
+            release_task(t);
+            return;
+        }
+        if (w != nullptr) {
+            push_local(*w, t);
+            if (should_notify_others(*w))
+                notify_parked();
+        } else if (inject_.push(t)) {
+            notify_parked();
+        } else {
+            release_task(t);
+        }
+    }
+
+    /// Parks the calling thread until `root` completes; the workers run it.
+    void block_until(task_header* root) override { wait_for_completion(root); }
+
+    /// See the module comment. Idempotent; must not be called from a worker.
+    void shutdown() noexcept override {
+        if (local_worker() != nullptr) {
+            std::fputs("eddy: a runtime cannot be shut down from one of its worker threads\n",
+                       stderr);
+            std::abort();
+        }
+        if (shutdown_.exchange(true, memory_order_acq_rel))
+            return;
+        inject_.close();
+        owned_.close();
+        for (auto& w : workers_)
+            w->park.unpark();
+        for (auto& w : workers_)
+            w->thread.join();
+
+        // Frames destroyed below may wake (dropped: closed) or spawn (cancelled: closed).
+        while (task_header* t = owned_.pop())
+            shutdown_task(t, *this);
+        for (auto& w : workers_) {
+            // SAFETY: the worker's thread is joined: this thread is the queue's only user now.
+            if (task_header* t = std::exchange(w->lifo, nullptr))
+                release_task(t);
+            while (task_header* t = w->queue.pop())
+                release_task(t);
+        }
+        while (task_header* t = inject_.pop())
+            release_task(t);
+    }
+
+    [[nodiscard]] std::uint32_t worker_count() const noexcept {
+        return static_cast<std::uint32_t>(workers_.size());
+    }
+
+    // The interface run_task needs.
+    void bind(task_header* t) noexcept {
+        // Every task is bound at spawn; run_task only binds unbound ones.
+        (void)t;
+        EDDY_ASSERT(false && "multi_thread binds tasks at spawn");
+    }
+    void unbind(task_header* t) noexcept { owned_.unbind(t); }
+
+protected:
+    void fill_metrics(runtime_metrics& m) const override {
+        m.workers = workers_.size();
+        for (const auto& w : workers_) {
+            m.per_worker.push_back(w->snapshot());
+            m.spawned_tasks += m.per_worker.back().spawned;
+        }
+        m.spawned_tasks += remote_spawned_.get();
+        m.inject_queue_depth = inject_.len();
+        m.alive_tasks = owned_.size();
+    }
+
+private:
+    [[nodiscard]] worker* local_worker() const noexcept {
+        worker* w = tls_worker;
+        return (w != nullptr && context().sched == this) ? w : nullptr;
+    }
+
+    static std::uint32_t worker_count_for(const runtime_options& o) {
+        if (o.worker_threads != 0)
+            return o.worker_threads;
+        const unsigned hw = std::thread::hardware_concurrency();
+        return hw != 0 ? hw : 1;
+    }
+
+    std::string thread_name(std::uint32_t index) const {
+        return options_.thread_name + "-" + std::to_string(index);
+    }
+
+    void run_worker(worker& w) {
+        thread_context& ctx = context();
+        ctx.sched = this;
+        ctx.runtime = this;
+        ctx.blocking = blocking_;
+        tls_worker = &w;
+        if (options_.on_thread_start)
+            options_.on_thread_start();
+        // ORDERING: acquire pairs with shutdown's exchange; the flag is re-read every tick.
+        while (!shutdown_.load(memory_order_acquire)) {
+            ++w.tick;
+            task_header* t = next_task(w);
+            if (t == nullptr)
+                t = steal_work(w);
+            if (t != nullptr) {
+                run(w, t);
+            } else {
+                park(w);
+            }
+        }
+        if (options_.on_thread_stop)
+            options_.on_thread_stop();
+        tls_worker = nullptr;
+        ctx.sched = nullptr;
+        ctx.runtime = nullptr;
+        ctx.blocking = nullptr;
+    }
+
+    task_header* next_task(worker& w) {
+        if (w.tick % options_.global_queue_interval == 0) {
+            if (task_header* t = inject_.pop())
+                return t;
+        }
+        if (task_header* t = std::exchange(w.lifo, nullptr))
+            return t;
+        if (task_header* t = w.queue.pop())
+            return t;
+        return inject_.pop();
+    }
+
+    task_header* steal_work(worker& w) {
+        if (!w.searching) {
+            if (!idle_.transition_worker_to_searching())
+                return nullptr;
+            w.searching = true;
+        }
+        const auto n = static_cast<std::uint32_t>(workers_.size());
+        const std::uint32_t start = w.rng.next(n);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const std::uint32_t victim = (start + i) % n;
+            if (victim == w.index)
+                continue;
+            const std::uint32_t before = w.queue.len();
+            if (task_header* t = workers_[victim]->queue.steal_into(w.queue)) {
+                w.steal_operations.add();
+                w.steals.add(1 + w.queue.len() - before);
+                return t;
+            }
+        }
+        return inject_.pop();
+    }
+
+    void run(worker& w, task_header* t) {
+        if (w.searching) {
+            w.searching = false;
+            // The last searcher found work: wake another so the rest keeps being looked for.
+            if (idle_.transition_worker_from_searching())
+                notify_parked();
+        }
+        poll(w, t);
+        for (std::uint32_t lifo_polls = 0;;) {
+            task_header* next = std::exchange(w.lifo, nullptr);
+            if (next == nullptr)
+                break;
+            if (++lifo_polls > max_lifo_polls) {
+                push_local(w, next);
+                break;
+            }
+            poll(w, next);
+        }
+    }
+
+    void poll(worker& w, task_header* t) {
+        w.polls.add();
+        run_task(t, *this);
+    }
+
+    void park(worker& w) {
+        if (w.lifo != nullptr || !w.queue.is_empty())
+            return;
+        w.parks.add();
+        const bool last_searcher = idle_.transition_worker_to_parked(w.index, w.searching);
+        w.searching = false;
+        if (last_searcher)
+            notify_if_work_pending();
+        while (!shutdown_.load(memory_order_acquire)) {
+            w.park.park();
+            if (!idle_.is_parked(w.index))
+                break;
+        }
+        // worker_to_notify counted us as searching.
+        w.searching = true;
+    }
+
+    void push_local(worker& w, task_header* t) {
+        if (w.queue.push_back(t, inject_) != 0) {
+            w.overflows.add();
+            notify_parked();
+        }
+    }
+
+    [[nodiscard]] static bool should_notify_others(const worker& w) noexcept {
+        if (w.searching)
+            return false;
+        return (w.lifo != nullptr ? 1U : 0U) + w.queue.len() > 1;
+    }
+
+    void notify_parked() {
+        if (std::optional<std::uint32_t> i = idle_.worker_to_notify()) {
+            worker& target = *workers_[*i];
+            target.unparks.add();
+            target.park.unpark();
+        }
+    }
+
+    void notify_if_work_pending() {
+        for (const auto& w : workers_) {
+            if (w->queue.is_stealable()) {
+                notify_parked();
+                return;
+            }
+        }
+        if (inject_.len() != 0)
+            notify_parked();
+    }
+
+    std::vector<std::unique_ptr<worker>> workers_;
+    inject_queue inject_;
+    idle idle_;
+    sharded_owned_tasks owned_;
+    atomic<bool> shutdown_{false};
+    shared_counter remote_spawned_;
+};
+
+} // namespace eddy::detail

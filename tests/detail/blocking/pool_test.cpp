@@ -1,0 +1,269 @@
+#include <eddy/join_handle.hpp>
+#include <eddy/spawn.hpp>
+#include <eddy/spawn_blocking.hpp>
+
+#include <eddy/detail/blocking/pool.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <latch>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "support/manual_event.hpp"
+
+using namespace std::chrono_literals;
+using eddy::detail::blocking_options;
+using eddy::detail::blocking_pool;
+using eddy::test::drop_counter;
+
+namespace {
+
+blocking_options make_options(std::size_t max_threads = 512,
+                              std::chrono::nanoseconds keep_alive = std::chrono::seconds(10)) {
+    blocking_options o;
+    o.max_threads = max_threads;
+    o.keep_alive = keep_alive;
+    return o;
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 2000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return pred();
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+/// One reference to a pool; shuts it down and drops the reference at scope exit.
+class pool_ref {
+public:
+    explicit pool_ref(blocking_options o) : pool_(new blocking_pool(std::move(o))) {}
+    pool_ref(const pool_ref&) = delete;
+    pool_ref& operator=(const pool_ref&) = delete;
+    ~pool_ref() {
+        pool_->shutdown();
+        pool_->release();
+    }
+    blocking_pool* operator->() const noexcept { return pool_; }
+    blocking_pool& operator*() const noexcept { return *pool_; }
+
+private:
+    blocking_pool* pool_;
+};
+
+/// Spawns `f` straight onto `pool` from any thread (what spawn_blocking does on runtime threads).
+template <class F>
+auto spawn_on_pool(blocking_pool& pool, F f) {
+    using R = std::invoke_result_t<F&>;
+    return eddy::detail::spawn_on(pool, eddy::detail::invoke_blocking<R>(std::move(f)));
+}
+
+/// Waits (bounded) for `h` to finish and returns its output; rethrows like `co_await h`.
+template <class T>
+T wait_take(eddy::join_handle<T>& h) {
+    REQUIRE(eventually([&] { return h.is_finished(); }));
+    return eddy::detail::join_access<T>::take(h);
+}
+
+template <class T>
+bool is_cancelled(eddy::join_handle<T>& h) {
+    try {
+        (void)wait_take(h);
+    } catch (const eddy::join_error& e) {
+        return e.is_cancelled();
+    }
+    return false;
+}
+
+std::size_t os_thread_count() {
+    const auto it = std::filesystem::directory_iterator("/proc/self/task");
+    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
+}
+
+/// The process's thread count before a test starts threads. Starts and joins one thread first,
+/// so that helper threads a sanitizer runtime starts with the first thread are already counted.
+std::size_t baseline_thread_count() {
+    std::thread([] {}).join();
+    return os_thread_count();
+}
+
+} // namespace
+
+TEST_CASE("blocking pool starts threads on demand and reports its metrics", "[blocking_pool]") {
+    pool_ref pool(make_options(1));
+    CHECK(pool->thread_count() == 0);
+    CHECK(pool->queue_depth() == 0);
+
+    std::latch started{1};
+    std::latch release{1};
+    auto filler = spawn_on_pool(*pool, [&] {
+        started.count_down();
+        release.wait();
+        return 10;
+    });
+    started.wait();
+    std::vector<eddy::join_handle<int>> queued;
+    for (int i = 0; i < 3; ++i)
+        queued.push_back(spawn_on_pool(*pool, [i] { return i; }));
+    CHECK(pool->thread_count() == 1);
+    CHECK(pool->idle_thread_count() == 0);
+    CHECK(pool->queue_depth() == 3);
+
+    release.count_down();
+    int sum = wait_take(filler);
+    for (auto& h : queued)
+        sum += wait_take(h);
+    CHECK(sum == 13);
+    CHECK(eventually([&] { return pool->idle_thread_count() == 1; }));
+    CHECK(pool->queue_depth() == 0);
+    CHECK(pool->thread_count() == 1);
+}
+
+TEST_CASE("blocking pool runs queued work in FIFO order", "[blocking_pool]") {
+    pool_ref pool(make_options(1));
+    std::latch started{1};
+    std::latch release{1};
+    std::vector<int> order; // touched by the single pool thread only, read after the joins
+    auto filler = spawn_on_pool(*pool, [&] {
+        started.count_down();
+        release.wait();
+    });
+    started.wait();
+    std::vector<eddy::join_handle<void>> hs;
+    for (int i = 0; i < 5; ++i)
+        hs.push_back(spawn_on_pool(*pool, [&order, i] { order.push_back(i); }));
+    release.count_down();
+    wait_take(filler);
+    for (auto& h : hs)
+        wait_take(h);
+    CHECK(order == std::vector<int>{0, 1, 2, 3, 4});
+}
+
+TEST_CASE("blocking pool: spawn after shutdown cancels the task on the spot", "[blocking_pool]") {
+    pool_ref pool(make_options());
+    pool->shutdown();
+    bool ran = false;
+    int drops = 0;
+    auto h = spawn_on_pool(*pool, [&ran, d = drop_counter(&drops)] { ran = true; });
+    CHECK(h.is_finished());
+    CHECK(is_cancelled(h));
+    CHECK_FALSE(ran);
+    CHECK(drops == 1);
+    CHECK(pool->thread_count() == 0);
+}
+
+TEST_CASE("blocking pool with a zero keep-alive never loses a queued task", "[blocking_pool]") {
+    // Threads exit the moment they find no work, so spawns keep racing exiting threads.
+    pool_ref pool(make_options(3, 0ns));
+    constexpr int per_thread = 150;
+    std::atomic<int> runs{0};
+    std::vector<eddy::join_handle<int>> hs[2];
+    std::thread spawners[2];
+    for (int s = 0; s < 2; ++s) {
+        spawners[s] = std::thread([&, s] {
+            for (int i = 0; i < per_thread; ++i) {
+                hs[s].push_back(spawn_on_pool(*pool, [&runs, i] {
+                    runs.fetch_add(1);
+                    return i;
+                }));
+                if (i % 8 == 0)
+                    std::this_thread::sleep_for(50us);
+            }
+        });
+    }
+    for (auto& t : spawners)
+        t.join();
+    long sum = 0;
+    for (auto& v : hs)
+        for (auto& h : v)
+            sum += wait_take(h);
+    CHECK(runs.load() == 2 * per_thread);
+    CHECK(sum == 2L * (per_thread - 1) * per_thread / 2);
+    CHECK(eventually([&] { return pool->thread_count() == 0; }));
+}
+
+TEST_CASE("blocking pool shutdown waits for running tasks and tolerates repeated calls",
+          "[blocking_pool]") {
+    const std::size_t threads_before = baseline_thread_count();
+    auto* pool = new blocking_pool(make_options());
+    std::latch started{1};
+    std::atomic<bool> done{false};
+    auto h = spawn_on_pool(*pool, [&] {
+        started.count_down();
+        std::this_thread::sleep_for(30ms);
+        done.store(true);
+        return 3;
+    });
+    started.wait();
+    h.abort(); // running: cannot be interrupted
+    std::atomic<int> saw_done{0};
+    std::thread other([&] {
+        pool->shutdown();
+        saw_done.fetch_add(done.load() ? 1 : 0);
+    });
+    pool->shutdown();
+    saw_done.fetch_add(done.load() ? 1 : 0);
+    other.join();
+    pool->shutdown();
+    CHECK(saw_done.load() == 2);
+    CHECK(pool->thread_count() == 0);
+    CHECK(wait_take(h) == 3);
+    pool->release();
+    // A joined thread can linger in /proc for a moment after pthread_join returns.
+    CHECK(eventually([&] { return os_thread_count() == threads_before; }));
+}
+
+TEST_CASE("blocking pool released without shutdown joins its idle threads", "[blocking_pool]") {
+    const std::size_t threads_before = baseline_thread_count();
+    auto* pool = new blocking_pool(make_options(2));
+    {
+        std::latch both{2};
+        auto a = spawn_on_pool(*pool, [&] { both.arrive_and_wait(); });
+        auto b = spawn_on_pool(*pool, [&] { both.arrive_and_wait(); });
+        wait_take(a);
+        wait_take(b);
+    }
+    CHECK(eventually([&] { return pool->idle_thread_count() == 2; }));
+    pool->release(); // last reference: the destructor shuts down and joins
+    // A joined thread can linger in /proc for a moment after pthread_join returns.
+    CHECK(eventually([&] { return os_thread_count() == threads_before; }));
+}
+
+TEST_CASE("blocking pool reports a detached task's exception to its hook", "[blocking_pool]") {
+    std::atomic<std::uint64_t> reported{0};
+    blocking_options o;
+    o.unhandled_exception = [&](eddy::task_id id, std::exception_ptr) { reported.store(id.value); };
+    pool_ref pool(std::move(o));
+    std::latch detached{1};
+    auto h = spawn_on_pool(*pool, [&detached] {
+        detached.wait(); // throw only once nobody can join
+        throw std::runtime_error("lost");
+    });
+    const std::uint64_t id = h.id().value;
+    h.detach();
+    detached.count_down();
+    CHECK(eventually([&] { return reported.load() == id; }));
+}
+
+TEST_CASE("blocking pool threads expose the pool to spawn_blocking", "[blocking_pool]") {
+    pool_ref pool(make_options());
+    blocking_pool* self = &*pool;
+    auto h = spawn_on_pool(*pool, [self] {
+        return std::pair{eddy::detail::context().blocking == self, self->is_pool_thread()};
+    });
+    auto [ctx_ok, is_pool_thread] = wait_take(h);
+    CHECK(ctx_ok);
+    CHECK(is_pool_thread);
+    CHECK_FALSE(pool->is_pool_thread());
+}

@@ -1,0 +1,274 @@
+#include <eddy/coop.hpp>
+#include <eddy/runtime.hpp>
+#include <eddy/spawn.hpp>
+#include <eddy/yield_now.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support/manual_event.hpp"
+#include "support/throws.hpp"
+
+using eddy::test::manual_event;
+
+namespace {
+
+auto make_rt(std::uint32_t workers = 2) {
+    return eddy::runtime::builder::multi_thread().worker_threads(workers).build();
+}
+
+eddy::task<> count_once(std::vector<std::atomic<int>>* runs, std::size_t i) {
+    (*runs)[i].fetch_add(1, std::memory_order_relaxed);
+    co_return;
+}
+
+} // namespace
+
+TEST_CASE("multi-thread: 1,000,000 tasks from inside and from 4 foreign threads run once",
+          "[multi_thread]") {
+    constexpr std::size_t inside = 500'000;
+    constexpr std::size_t per_thread = 125'000;
+    constexpr std::size_t total = inside + 4 * per_thread;
+    auto rt = make_rt();
+    std::vector<std::atomic<int>> runs(total);
+    auto handle = rt.get_handle();
+    std::vector<std::thread> foreign;
+    for (std::size_t t = 0; t < 4; ++t) {
+        foreign.emplace_back([&, t] {
+            for (std::size_t i = 0; i < per_thread; ++i) {
+                handle.spawn(count_once(&runs, inside + t * per_thread + i)).detach();
+            }
+        });
+    }
+    rt.block_on([](std::vector<std::atomic<int>>* runs) -> eddy::task<> {
+        for (std::size_t i = 0; i < inside; ++i)
+            eddy::spawn(count_once(runs, i)).detach();
+        co_return;
+    }(&runs));
+    for (auto& t : foreign)
+        t.join();
+    // Wait until everything ran (bounded: the workers are busy, not blocked).
+    auto all_ran = [&] {
+        for (auto& r : runs) {
+            if (r.load() == 0)
+                return false;
+        }
+        return true;
+    };
+    for (int i = 0; i < 20'000 && !all_ran(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::size_t wrong = 0;
+    for (auto& r : runs)
+        wrong += r.load() != 1 ? 1 : 0;
+    CHECK(wrong == 0);
+    auto m = rt.get_handle().metrics();
+    CHECK(m.spawned_tasks >= total);
+    CHECK(m.workers == 2);
+}
+
+TEST_CASE("multi-thread: a flooded worker is stolen from and both workers poll", "[multi_thread]") {
+    auto rt = make_rt();
+    auto steals = [&] { return rt.get_handle().metrics().total(&eddy::worker_metrics::steals); };
+    // One worker spawns fewer tasks than its local queue holds (so nothing overflows to the
+    // inject queue) and each task spins ~20 us: the idle worker can only get work by stealing.
+    // Retry a bounded number of rounds, as a loaded machine may keep the other worker asleep.
+    for (int round = 0; round < 50 && steals() == 0; ++round) {
+        rt.block_on([]() -> eddy::task<> {
+            std::vector<eddy::join_handle<void>> hs;
+            for (int i = 0; i < 200; ++i) {
+                hs.push_back(eddy::spawn([]() -> eddy::task<> {
+                    const auto until =
+                        std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+                    while (std::chrono::steady_clock::now() < until) {
+                    }
+                    co_return;
+                }));
+            }
+            for (auto& h : hs)
+                co_await h;
+        }());
+    }
+    auto m = rt.get_handle().metrics();
+    REQUIRE(m.per_worker.size() == 2);
+    CHECK(m.total(&eddy::worker_metrics::steals) > 0);
+    CHECK(m.total(&eddy::worker_metrics::steal_operations) > 0);
+    CHECK(m.per_worker[0].polls > 0);
+    CHECK(m.per_worker[1].polls > 0);
+}
+
+TEST_CASE("multi-thread: a wake while the task runs re-runs it exactly once", "[multi_thread]") {
+    auto rt = make_rt();
+    struct wake_while_running {
+        std::thread* waker_thread;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) {
+            auto w = std::make_shared<eddy::waker>(eddy::current_waker(h));
+            std::atomic<bool> woken{false};
+            *waker_thread = std::thread([w, &woken] {
+                w->wake();
+                woken.store(true);
+            });
+            while (!woken.load())
+                std::this_thread::yield(); // still RUNNING
+        }
+        void await_resume() const noexcept {}
+    };
+    int resumes = rt.block_on([]() -> eddy::task<int> {
+        int n = 0;
+        for (int r = 0; r < 200; ++r) {
+            std::thread t;
+            co_await wake_while_running{&t};
+            ++n;
+            t.join();
+        }
+        co_return n;
+    }());
+    CHECK(resumes == 200);
+}
+
+TEST_CASE("multi-thread: abort racing completion and wakes never double-runs a task",
+          "[multi_thread]") {
+    auto rt = make_rt();
+    rt.block_on([]() -> eddy::task<> {
+        for (int round = 0; round < 2'000; ++round) {
+            auto ev = std::make_shared<manual_event>();
+            auto polls = std::make_shared<std::atomic<int>>(0);
+            auto h = eddy::spawn([ev, polls]() -> eddy::task<int> {
+                polls->fetch_add(1);
+                co_await ev->wait();
+                polls->fetch_add(1);
+                co_return 1;
+            });
+            std::thread setter([ev] { ev->set(); });
+            if (round % 2 == 0)
+                co_await eddy::yield_now();
+            h.abort();
+            bool cancelled = co_await eddy::test::throws_as<eddy::join_error>(h);
+            setter.join();
+            // Either it finished (both steps ran) or it was cancelled at its one suspension
+            // point (the second step never ran); never both, never twice.
+            if (cancelled) {
+                REQUIRE(polls->load() <= 1);
+            } else {
+                REQUIRE(polls->load() == 2);
+            }
+        }
+    }());
+}
+
+TEST_CASE("multi-thread: block_on inside a worker is a clear error", "[multi_thread]") {
+    auto rt = make_rt();
+    auto* rtp = &rt;
+    bool threw = rt.block_on([](eddy::runtime* rt) -> eddy::task<bool> {
+        try {
+            rt->block_on(eddy::yield_now());
+        } catch (const std::logic_error&) {
+            co_return true;
+        }
+        co_return false;
+    }(rtp));
+    CHECK(threw);
+}
+
+TEST_CASE("multi-thread: shutdown while workers steal cancels everything", "[multi_thread]") {
+    for (int round = 0; round < 20; ++round) {
+        std::atomic<int> drops{0};
+        struct drop {
+            std::atomic<int>* n;
+            explicit drop(std::atomic<int>* c) : n(c) {}
+            drop(drop&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+            ~drop() {
+                if (n != nullptr)
+                    n->fetch_add(1);
+            }
+        };
+        constexpr int n = 2'000;
+        {
+            auto rt = make_rt();
+            auto handle = rt.get_handle();
+            for (int i = 0; i < n; ++i) {
+                handle
+                    .spawn([](drop d) -> eddy::task<> {
+                        (void)d;
+                        for (;;)
+                            co_await eddy::yield_now();
+                    }(drop(&drops)))
+                    .detach();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        REQUIRE(drops.load() == n);
+    }
+}
+
+TEST_CASE("multi-thread: an always-ready loop does not starve another task on one worker",
+          "[multi_thread][coop]") {
+    auto rt = make_rt(1);
+    bool other_ran = rt.block_on([]() -> eddy::task<bool> {
+        auto flag = std::make_shared<std::atomic<bool>>(false);
+        auto other = eddy::spawn([flag]() -> eddy::task<> {
+            flag->store(true);
+            co_return;
+        });
+        // Never suspends on its own: only the budget makes it yield.
+        for (long i = 0; i < 10'000'000 && !flag->load(); ++i)
+            co_await eddy::consume_budget();
+        co_await other;
+        co_return flag->load();
+    }());
+    CHECK(other_ran);
+}
+
+TEST_CASE("multi-thread: handle::current and spawning from a worker thread", "[multi_thread]") {
+    auto rt = make_rt();
+    std::set<std::thread::id> threads;
+    std::mutex m;
+    rt.block_on([](std::set<std::thread::id>* threads, std::mutex* m) -> eddy::task<> {
+        auto h = eddy::runtime::handle::current();
+        std::vector<eddy::join_handle<void>> hs;
+        for (int i = 0; i < 1000; ++i) {
+            hs.push_back(h.spawn([threads, m]() -> eddy::task<> {
+                std::lock_guard lock(*m);
+                threads->insert(std::this_thread::get_id());
+                co_return;
+            }));
+        }
+        for (auto& j : hs)
+            co_await j;
+    }(&threads, &m));
+    CHECK_FALSE(threads.empty());
+    CHECK(threads.count(std::this_thread::get_id()) == 0); // tasks run on workers, not here
+}
+
+TEST_CASE("multi-thread: builder options reach the worker threads", "[multi_thread]") {
+    std::atomic<int> started{0};
+    std::atomic<int> stopped{0};
+    std::string name;
+    {
+        auto rt = eddy::runtime::builder::multi_thread()
+                      .worker_threads(3)
+                      .thread_name("eddy-test")
+                      .thread_stack_size(256 * 1024)
+                      .on_thread_start([&] { started.fetch_add(1); })
+                      .on_thread_stop([&] { stopped.fetch_add(1); })
+                      .build();
+        name = rt.block_on([]() -> eddy::task<std::string> {
+            char buf[32] = {};
+            pthread_getname_np(pthread_self(), buf, sizeof buf);
+            co_return std::string(buf);
+        }());
+        CHECK(rt.get_handle().metrics().workers == 3);
+    }
+    CHECK(started.load() >= 3);
+    CHECK(stopped.load() == started.load());
+    CHECK(name.rfind("eddy-test", 0) == 0);
+    CHECK_THROWS_AS(eddy::runtime::builder::multi_thread().worker_threads(0),
+                    std::invalid_argument);
+}
