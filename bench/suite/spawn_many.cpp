@@ -1,9 +1,12 @@
-// spawn_many_1w: from inside a running task, spawn 100,000 tasks that each do
-// counter.fetch_add(1), then wait for all of them; current-thread runtime. Figure: ns per task.
+// spawn_many / spawn_many_1w: from inside a running task, spawn 100,000 tasks that each do
+// counter.fetch_add(1), then wait for all of them (join handles). spawn_many uses the
+// multi-thread runtime with 2 workers, spawn_many_1w the current-thread runtime.
+// Figure: ns per task.
 
 #include <eddy/eddy.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <vector>
 
 #include "suite/suite.hpp"
@@ -28,18 +31,28 @@ eddy::task<double> spawn_and_join(std::atomic<long>* counter) {
     co_return suite::elapsed_ns(start);
 }
 
-void spawn_many_1w() {
-    auto rt = eddy::runtime::builder::current_thread().build();
+void measure(eddy::runtime& rt, const char* name) {
     const double ns = suite::median_ns([&] {
         std::atomic<long> counter{0};
         const double elapsed = rt.block_on(spawn_and_join(&counter));
         if (counter.load() != task_count)
-            throw std::runtime_error("spawn_many_1w: lost tasks");
+            throw std::runtime_error("spawn_many: lost tasks");
         return elapsed;
     });
-    suite::report("eddy", "spawn_many_1w", ns / task_count, "ns/task");
+    suite::report("eddy", name, ns / task_count, "ns/task");
 }
 
-const suite::registration reg{"spawn_many_1w", spawn_many_1w};
+void spawn_many() {
+    auto rt = eddy::runtime::builder::multi_thread().worker_threads(2).build();
+    measure(rt, "spawn_many");
+}
+
+void spawn_many_1w() {
+    auto rt = eddy::runtime::builder::current_thread().build();
+    measure(rt, "spawn_many_1w");
+}
+
+const suite::registration reg{"spawn_many", spawn_many};
+const suite::registration reg_1w{"spawn_many_1w", spawn_many_1w};
 
 } // namespace
