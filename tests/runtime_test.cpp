@@ -73,7 +73,7 @@ TEST_CASE("a wake that arrives while the task is still running re-runs it exactl
           "[runtime]") {
     // The waker fires from another thread before await_suspend returns, i.e. while the task is
     // RUNNING: the wake may only set NOTIFIED, and the poller must re-queue the task once.
-    auto rt = make_rt();
+    // Both flavors.
     struct wake_while_running {
         std::thread* waker_thread;
         bool await_ready() const noexcept { return false; }
@@ -89,17 +89,21 @@ TEST_CASE("a wake that arrives while the task is still running re-runs it exactl
         }
         void await_resume() const noexcept {}
     };
-    int resumes = 0;
     constexpr int rounds = 100;
-    rt.block_on([](int* resumes) -> eddy::task<> {
-        for (int r = 0; r < rounds; ++r) {
-            std::thread t;
-            co_await wake_while_running{&t};
-            ++*resumes;
-            t.join();
-        }
-    }(&resumes));
-    CHECK(resumes == rounds);
+    for (const auto& builder : {eddy::runtime::builder::current_thread(),
+                                eddy::runtime::builder::multi_thread().worker_threads(2)}) {
+        auto rt = builder.build();
+        int resumes = 0;
+        rt.block_on([](int* resumes) -> eddy::task<> {
+            for (int r = 0; r < rounds; ++r) {
+                std::thread t;
+                co_await wake_while_running{&t};
+                ++*resumes;
+                t.join();
+            }
+        }(&resumes));
+        CHECK(resumes == rounds);
+    }
 }
 
 TEST_CASE("an event set from 4 threads at once resumes its waiter exactly once", "[runtime]") {

@@ -33,22 +33,16 @@
 using namespace std::chrono_literals;
 using eddy::test::drop_counter;
 
+#include "support/threads.hpp"
+
+using eddy::test::baseline_thread_count;
+using eddy::test::eventually;
+using eddy::test::os_thread_count;
+
 namespace {
 
 auto make_rt() {
     return eddy::runtime::builder::current_thread().build();
-}
-
-/// Polls `pred` until it holds or `limit` passes; returns its last value.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 2000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-            return pred();
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 /// The pool of the runtime this thread runs (only inside a runtime task or blocking closure).
@@ -67,19 +61,6 @@ eddy::task<bool> join_cancelled(eddy::join_handle<T>& h) {
         co_return e.is_cancelled();
     }
     co_return false;
-}
-
-/// Threads of this process, from /proc.
-std::size_t os_thread_count() {
-    const auto it = std::filesystem::directory_iterator("/proc/self/task");
-    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
-}
-
-/// The process's thread count before a test starts threads. Starts and joins one thread first,
-/// so that helper threads a sanitizer runtime starts with the first thread are already counted.
-std::size_t baseline_thread_count() {
-    std::thread([] {}).join();
-    return os_thread_count();
 }
 
 } // namespace

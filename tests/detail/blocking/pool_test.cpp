@@ -24,6 +24,12 @@ using eddy::detail::blocking_options;
 using eddy::detail::blocking_pool;
 using eddy::test::drop_counter;
 
+#include "support/threads.hpp"
+
+using eddy::test::baseline_thread_count;
+using eddy::test::eventually;
+using eddy::test::os_thread_count;
+
 namespace {
 
 blocking_options make_options(std::size_t max_threads = 512,
@@ -32,17 +38,6 @@ blocking_options make_options(std::size_t max_threads = 512,
     o.max_threads = max_threads;
     o.keep_alive = keep_alive;
     return o;
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 2000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-            return pred();
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 /// One reference to a pool; shuts it down and drops the reference at scope exit.
@@ -84,18 +79,6 @@ bool is_cancelled(eddy::join_handle<T>& h) {
         return e.is_cancelled();
     }
     return false;
-}
-
-std::size_t os_thread_count() {
-    const auto it = std::filesystem::directory_iterator("/proc/self/task");
-    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
-}
-
-/// The process's thread count before a test starts threads. Starts and joins one thread first,
-/// so that helper threads a sanitizer runtime starts with the first thread are already counted.
-std::size_t baseline_thread_count() {
-    std::thread([] {}).join();
-    return os_thread_count();
 }
 
 } // namespace

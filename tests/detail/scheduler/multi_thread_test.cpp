@@ -103,36 +103,6 @@ TEST_CASE("multi-thread: a flooded worker is stolen from and both workers poll",
     CHECK(m.per_worker[1].polls > 0);
 }
 
-TEST_CASE("multi-thread: a wake while the task runs re-runs it exactly once", "[multi_thread]") {
-    auto rt = make_rt();
-    struct wake_while_running {
-        std::thread* waker_thread;
-        bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<> h) {
-            auto w = std::make_shared<eddy::waker>(eddy::current_waker(h));
-            std::atomic<bool> woken{false};
-            *waker_thread = std::thread([w, &woken] {
-                w->wake();
-                woken.store(true);
-            });
-            while (!woken.load())
-                std::this_thread::yield(); // still RUNNING
-        }
-        void await_resume() const noexcept {}
-    };
-    int resumes = rt.block_on([]() -> eddy::task<int> {
-        int n = 0;
-        for (int r = 0; r < 200; ++r) {
-            std::thread t;
-            co_await wake_while_running{&t};
-            ++n;
-            t.join();
-        }
-        co_return n;
-    }());
-    CHECK(resumes == 200);
-}
-
 TEST_CASE("multi-thread: abort racing completion and wakes never double-runs a task",
           "[multi_thread]") {
     auto rt = make_rt();
