@@ -3,7 +3,7 @@
 //! per thread at a time (Tokio's `runtime/blocking/pool.rs`).
 //!
 //! Owns: a FIFO of queued blocking tasks, the threads (started on demand, at most
-//! `max_threads`; an idle thread exits after `keep_alive` without work) and their pthread
+//! `max_threads`; an idle thread exits after `keep_alive` without work) and their os_thread
 //! handles until they are joined. Every field below `mutex_` is guarded by it; the three metric
 //! atomics mirror the guarded counters for lock-free readers.
 //!
@@ -59,6 +59,7 @@
 #include <eddy/detail/sync/task_queue.hpp>
 #include <eddy/detail/task/header.hpp>
 #include <eddy/detail/task/raw_task.hpp>
+#include <eddy/detail/util/os_thread.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -73,11 +74,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
 #include <limits.h>
-#include <pthread.h>
 
 namespace eddy::detail {
 
@@ -89,7 +90,7 @@ struct blocking_options {
     std::chrono::nanoseconds keep_alive = std::chrono::seconds(10);
     /// Thread name (`pthread_setname_np`), truncated to 15 bytes.
     std::string thread_name = "eddy-blocking";
-    /// Stack size in bytes; 0 keeps the default, smaller than PTHREAD_STACK_MIN is raised to it.
+    /// Stack size in bytes; 0 keeps the default. Below PTHREAD_STACK_MIN no thread can start.
     std::size_t stack_size = 0;
     /// Run on each pool thread when it starts and before it exits. Must not throw.
     std::function<void()> on_thread_start;
@@ -170,17 +171,15 @@ public:
         // 4.
         lock.lock();
         shutdown_cv_.wait(lock, [this] { return num_threads_ == 0; });
-        std::vector<pthread_t> threads = std::move(workers_);
+        std::vector<os_thread> threads = std::move(workers_);
         workers_.clear();
-        const bool have_last = std::exchange(has_last_exiting_, false);
-        const pthread_t last = last_exiting_;
+        os_thread last = std::move(last_exiting_);
         lock.unlock();
 
         // 5.
-        for (pthread_t th : threads)
-            join_thread(th);
-        if (have_last)
-            join_thread(last);
+        for (os_thread& th : threads)
+            th.join();
+        last.join();
 
         lock.lock();
         joined_ = true;
@@ -270,41 +269,18 @@ private:
         try {
             if (workers_.size() == workers_.capacity())
                 workers_.reserve(std::max<std::size_t>(8, 2 * workers_.capacity()));
+            workers_.emplace_back(options_.thread_name, options_.stack_size,
+                                  [this] { run_thread(); });
+        } catch (const std::system_error& e) {
+            return e.code().value();
         } catch (...) {
             return ENOMEM;
         }
-        pthread_attr_t attr;
-        int err = pthread_attr_init(&attr);
-        if (err != 0)
-            return err;
-        if (options_.stack_size != 0) {
-            const std::size_t min = PTHREAD_STACK_MIN;
-            err = pthread_attr_setstacksize(&attr, std::max(options_.stack_size, min));
-        }
-        pthread_t th{};
-        if (err == 0)
-            err = pthread_create(&th, &attr, &thread_main, this);
-        pthread_attr_destroy(&attr);
-        if (err != 0)
-            return err;
-        workers_.push_back(th); // capacity reserved above: cannot throw
         ++num_threads_;
         return 0;
     }
 
-    static void* thread_main(void* arg) noexcept {
-        // SAFETY: `arg` is the pool, which outlives its threads: the owner's reference is dropped
-        // only after `shutdown` (or the destructor, when idle) joined every one of them.
-        static_cast<blocking_pool*>(arg)->run_thread();
-        return nullptr;
-    }
-
     void run_thread() noexcept {
-        {
-            char name[16] = {};
-            options_.thread_name.copy(name, sizeof(name) - 1);
-            pthread_setname_np(pthread_self(), name);
-        }
         tls_blocking_pool_thread = this;
         thread_context& ctx = context();
         ctx.blocking = this;
@@ -312,8 +288,7 @@ private:
         if (options_.on_thread_start)
             options_.on_thread_start(); // a throw terminates (noexcept), as with std::thread
 
-        bool joinable_previous = false;
-        pthread_t previous{};
+        os_thread previous; // the thread that retired before us, joined once we are done
         std::unique_lock lock(mutex_);
         for (;;) {
             // Busy: run queued tasks, oldest first.
@@ -356,7 +331,7 @@ private:
                 if (!closed_) {
                     // Keep-alive expired: hand our handle to the next exiting thread (or to
                     // shutdown) and take the previous one's to join.
-                    retire_self_locked(joinable_previous, previous);
+                    previous = retire_self_locked();
                 }
                 break;
             }
@@ -372,21 +347,19 @@ private:
         ctx.blocking = nullptr;
         ctx.runtime = nullptr;
         tls_blocking_pool_thread = nullptr;
-        if (joinable_previous)
-            join_thread(previous);
+        previous.join();
     }
 
-    void retire_self_locked(bool& joinable_previous, pthread_t& previous) noexcept {
-        const pthread_t self = pthread_self();
+    /// Moves this thread's handle out of `workers_` into `last_exiting_` and returns the
+    /// previous occupant, for the caller to join.
+    os_thread retire_self_locked() noexcept {
         auto it = std::find_if(workers_.begin(), workers_.end(),
-                               [self](pthread_t th) { return pthread_equal(th, self) != 0; });
+                               [](const os_thread& th) { return th.is_current(); });
         EDDY_ASSERT(it != workers_.end());
-        *it = workers_.back();
+        os_thread self = std::move(*it);
+        *it = std::move(workers_.back());
         workers_.pop_back();
-        joinable_previous = has_last_exiting_;
-        previous = last_exiting_;
-        last_exiting_ = self;
-        has_last_exiting_ = true;
+        return std::exchange(last_exiting_, std::move(self));
     }
 
     using clock = std::chrono::steady_clock;
@@ -397,11 +370,6 @@ private:
         if (d >= clock::time_point::max() - now)
             return std::nullopt;
         return now + std::chrono::duration_cast<clock::duration>(d);
-    }
-
-    static void join_thread(pthread_t th) noexcept {
-        [[maybe_unused]] const int err = pthread_join(th, nullptr);
-        EDDY_ASSERT(err == 0);
     }
 
     void publish_metrics_locked() noexcept {
@@ -420,9 +388,8 @@ private:
     std::size_t num_threads_ = 0;
     std::size_t num_idle_ = 0;
     std::size_t num_notify_ = 0;
-    std::vector<pthread_t> workers_; ///< started, not yet retired (see "Joining")
-    pthread_t last_exiting_{};
-    bool has_last_exiting_ = false;
+    std::vector<os_thread> workers_; ///< started, not yet retired (see "Joining")
+    os_thread last_exiting_;         ///< the last thread that retired, not yet joined
     bool closed_ = false;
     bool shutdown_started_ = false;
     bool joined_ = false;

@@ -60,6 +60,11 @@ public:
 
     [[nodiscard]] bool joinable() const noexcept { return joinable_; }
 
+    /// True when called on this thread itself.
+    [[nodiscard]] bool is_current() const noexcept {
+        return joinable_ && pthread_equal(handle_, pthread_self()) != 0;
+    }
+
     void join() noexcept {
         if (std::exchange(joinable_, false))
             pthread_join(handle_, nullptr);
