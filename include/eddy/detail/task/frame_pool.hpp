@@ -1,13 +1,15 @@
 #pragma once
 //! Per-thread recycling of coroutine frame memory, by size class.
 //!
-//! Every task frame (header included) is rounded up to a multiple of 64 bytes; sizes up to 1 KiB
-//! are served from the calling thread's free list for that class before falling back to
-//! `operator new`. A block freed on any thread joins that thread's list (a block is plain memory
-//! of its class size, so it may move between threads). Each list keeps at most
-//! `max_cached_bytes_per_class` bytes; beyond that blocks go back to `operator delete`, so a burst
-//! of a million tasks does not pin its memory forever. A thread's cache is released when the
-//! thread exits. Only the owning thread touches its lists: no synchronization.
+//! Every task frame (header included) is served from a size class; sizes up to 1 KiB come from
+//! the calling thread's free list for that class before falling back to `operator new`. Classes
+//! are 16 bytes apart and each asks `operator new` for 8 bytes less than a multiple of 16, which
+//! is exactly what glibc's malloc serves without rounding (its chunk header is 8 bytes): a
+//! 184-byte frame occupies a 192-byte chunk, not 208. A block freed on any thread joins that
+//! thread's list (a block is plain memory of its class size, so it may move between threads). Each
+//! list keeps at most `max_cached_bytes_per_class` bytes; beyond that blocks go back to `operator
+//! delete`, so a burst of a million tasks does not pin its memory forever. A thread's cache is
+//! released when the thread exits. Only the owning thread touches its lists: no synchronization.
 //!
 //! Define `EDDY_NO_FRAME_POOL` to allocate every frame with `operator new` (e.g. to let a leak
 //! checker or allocator profiler see each frame).
@@ -22,9 +24,9 @@ namespace eddy::detail {
 
 class frame_pool {
 public:
-    static constexpr std::size_t granularity = 64;
-    static constexpr std::size_t class_count = 16; // 64 .. 1024 bytes
-    static constexpr std::size_t max_pooled_size = granularity * class_count;
+    static constexpr std::size_t granularity = 16;
+    static constexpr std::size_t class_count = 64; // blocks of 8, 24, ..., 1016 bytes
+    static constexpr std::size_t max_pooled_size = granularity * class_count - 8;
     static constexpr std::size_t max_cached_bytes_per_class = std::size_t{16} << 20;
 
     frame_pool() noexcept = default;
@@ -40,9 +42,8 @@ public:
         }
     }
 
-    static std::size_t rounded(std::size_t size) noexcept {
-        return (size + granularity - 1) / granularity * granularity;
-    }
+    /// The block size of the class that serves `size` bytes.
+    static std::size_t rounded(std::size_t size) noexcept { return block_size(index(size)); }
 
     void* allocate(std::size_t size) {
         if (size > max_pooled_size)
@@ -64,7 +65,7 @@ public:
         }
         const std::size_t i = index(size);
         list_t& list = lists_[i];
-        if ((list.count + 1) * (i + 1) * granularity > max_cached_bytes_per_class) {
+        if ((list.count + 1) * block_size(i) > max_cached_bytes_per_class) {
             ::operator delete(p);
             return;
         }
@@ -87,7 +88,12 @@ private:
         std::size_t count = 0;
     };
 
-    static std::size_t index(std::size_t size) noexcept { return (size - 1) / granularity; }
+    static std::size_t index(std::size_t size) noexcept {
+        return (size + 7) / granularity; // the smallest class whose block holds `size`
+    }
+    static std::size_t block_size(std::size_t index) noexcept {
+        return (index + 1) * granularity - 8;
+    }
 
     std::array<list_t, class_count> lists_{};
 };
