@@ -84,7 +84,9 @@ public:
         return task_ != nullptr && (task_->state.load() & detail::task_state::complete) != 0;
     }
 
-    [[nodiscard]] task_id id() const noexcept { return task_id{task_ != nullptr ? task_->id : 0}; }
+    [[nodiscard]] task_id id() const noexcept {
+        return task_id{task_ != nullptr ? task_->id() : 0};
+    }
 
     [[nodiscard]] bool valid() const noexcept { return task_ != nullptr; }
 
@@ -97,7 +99,7 @@ public:
                 // never read the field; the stored waker's reference is ours.
                 waker(std::exchange(t->join_waker, nullptr)).reset();
             }
-            if ((prev & detail::task_state::complete) && !taken_ && !t->frame_destroyed) {
+            if ((prev & detail::task_state::complete) && !taken_ && !t->frame_destroyed()) {
                 // It finished while we held the handle, and nobody looked at the outcome: an
                 // exception would be lost silently, so it goes to the runtime's hook.
                 // ORDERING: COMPLETE was read with acquire in unset_join_interest.
@@ -178,7 +180,7 @@ private:
         taken_ = true;
         // ORDERING: is_finished() loaded COMPLETE with acquire, pairing with the release in
         // transition_to_complete, so the frame's output (or frame_destroyed) is visible.
-        if (task_->frame_destroyed)
+        if (task_->frame_destroyed())
             throw join_error(make_error_code(errc::cancelled));
         using promise_t = typename task<T>::promise_type;
         return std::coroutine_handle<promise_t>::from_address(task_->frame()).promise().take();

@@ -54,14 +54,13 @@ join_handle<T> spawn_on(scheduler& sched, task<T> t) {
         throw std::logic_error("eddy::spawn: the task is empty (moved-from)");
     task_header* hdr = task_header::from_frame(h.address());
     EDDY_ASSERT(hdr->frame() == h.address());
-    EDDY_ASSERT(!hdr->spawned);
-    hdr->vtable = &task_vtable_for<promise<T>>;
+    EDDY_ASSERT(!hdr->spawned());
+    hdr->vtable = &task_vtable_for<promise<T>>; // from now on spawned(): owned by refcount
     hdr->state.store_initial(task_state::initial);
     hdr->sched = &sched;
     hdr->resume_point = h;
     // ORDERING: ids only need to be unique.
-    hdr->id = next_task_id.fetch_add(1, memory_order_relaxed);
-    hdr->spawned = true;
+    hdr->set_id(next_task_id.fetch_add(1, memory_order_relaxed));
     sched.retain();
     sched.spawn(hdr);
     return join_access<T>::make(hdr);

@@ -195,7 +195,7 @@ public:
     void unbind(task_header* /*t*/) noexcept {}
     void unhandled_exception(task_header* t, std::exception_ptr e) noexcept override {
         if (options_.unhandled_exception)
-            options_.unhandled_exception(task_id{t->id}, std::move(e));
+            options_.unhandled_exception(task_id{t->id()}, std::move(e));
     }
 
     // Metrics: any thread, wait-free, possibly stale by the time they return.

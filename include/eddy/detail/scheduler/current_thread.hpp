@@ -148,8 +148,15 @@ public:
     }
 
     // The interface run_task needs (owner thread only).
-    void bind(task_header* t) noexcept { owned_.push(t); }
-    void unbind(task_header* t) noexcept { owned_.remove(t); }
+    void bind(task_header* t) noexcept {
+        // Tasks are linked at their first poll (remote spawns cannot touch this list).
+        if (!owned_tasks::is_linked(t))
+            owned_.push(t);
+    }
+    void unbind(task_header* t) noexcept {
+        if (owned_tasks::is_linked(t))
+            owned_.remove(t);
+    }
 
 protected:
     void fill_metrics(runtime_metrics& m) const override {

@@ -27,14 +27,13 @@ public:
         return true;
     }
 
-    /// Moves every task of `batch` (in order) under one lock. False when closed: `batch` keeps
-    /// them.
-    [[nodiscard]] bool push_batch(task_queue& batch) {
+    /// Appends `tasks[0..n)` in order under one lock. False when closed: nothing was queued.
+    [[nodiscard]] bool push_batch(task_header* const* tasks, std::size_t n) {
         std::lock_guard lock(mutex_);
         if (closed_)
             return false;
-        while (task_header* t = batch.pop_front())
-            queue_.push_back(t);
+        for (std::size_t i = 0; i < n; ++i)
+            queue_.push_back(tasks[i]);
         // ORDERING: as in push.
         len_.store(queue_.size(), memory_order_relaxed);
         return true;

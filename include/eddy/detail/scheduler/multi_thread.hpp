@@ -224,11 +224,7 @@ public:
     }
 
     // The interface run_task needs.
-    void bind(task_header* t) noexcept {
-        // Every task is bound at spawn; run_task only binds unbound ones.
-        (void)t;
-        EDDY_ASSERT(false && "multi_thread binds tasks at spawn");
-    }
+    void bind(task_header* /*t*/) noexcept {} // every task was bound at spawn
     void unbind(task_header* t) noexcept { owned_.unbind(t); }
 
 protected:

@@ -44,7 +44,7 @@ public:
 
     void unhandled_exception(task_header* t, std::exception_ptr e) noexcept override {
         if (options_.unhandled_exception) {
-            options_.unhandled_exception(task_id{t->id}, std::move(e));
+            options_.unhandled_exception(task_id{t->id()}, std::move(e));
         }
     }
 

@@ -17,44 +17,44 @@ namespace eddy::detail {
 
 class owned_tasks {
 public:
+    owned_tasks() noexcept { sentinel_.owned_prev = sentinel_.owned_next = &sentinel_; }
+    owned_tasks(const owned_tasks&) = delete;
+    owned_tasks& operator=(const owned_tasks&) = delete;
+
+    /// Whether `t` is linked into an owned list (a linked task has a non-null `owned_prev`).
+    static bool is_linked(const task_header* t) noexcept { return t->owned_prev != nullptr; }
+
     void push(task_header* t) noexcept {
-        EDDY_ASSERT(!t->bound);
-        t->bound = true;
-        t->owned_prev = nullptr;
-        t->owned_next = head_;
-        if (head_ != nullptr)
-            head_->owned_prev = t;
-        head_ = t;
+        EDDY_ASSERT(!is_linked(t));
+        t->owned_prev = &sentinel_;
+        t->owned_next = sentinel_.owned_next;
+        sentinel_.owned_next->owned_prev = t;
+        sentinel_.owned_next = t;
         ++size_;
     }
 
     void remove(task_header* t) noexcept {
-        EDDY_ASSERT(t->bound);
-        t->bound = false;
-        if (t->owned_prev != nullptr) {
-            t->owned_prev->owned_next = t->owned_next;
-        } else {
-            head_ = t->owned_next;
-        }
-        if (t->owned_next != nullptr)
-            t->owned_next->owned_prev = t->owned_prev;
+        EDDY_ASSERT(is_linked(t));
+        t->owned_prev->owned_next = t->owned_next;
+        t->owned_next->owned_prev = t->owned_prev;
         t->owned_prev = t->owned_next = nullptr;
         --size_;
     }
 
     /// Unlinks and returns some task, or null when empty.
     [[nodiscard]] task_header* pop() noexcept {
-        task_header* t = head_;
-        if (t != nullptr)
-            remove(t);
+        task_header* t = sentinel_.owned_next;
+        if (t == &sentinel_)
+            return nullptr;
+        remove(t);
         return t;
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
 private:
-    task_header* head_ = nullptr;
+    task_header sentinel_{0}; // circular list: the sentinel's links are never null
     std::size_t size_ = 0;
 };
 
@@ -68,7 +68,7 @@ public:
         : mask_(round_up_pow2(min_shards) - 1), shards_(new shard[mask_ + 1]) {}
 
     [[nodiscard]] bool bind(task_header* t) {
-        shard& s = shards_[t->id & mask_];
+        shard& s = shards_[t->id() & mask_];
         std::lock_guard lock(s.mutex);
         if (s.closed)
             return false;
@@ -76,10 +76,12 @@ public:
         return true;
     }
 
+    /// Unlinks `t` if it is linked (a task cancelled at spawn never was).
     void unbind(task_header* t) noexcept {
-        shard& s = shards_[t->id & mask_];
+        shard& s = shards_[t->id() & mask_];
         std::lock_guard lock(s.mutex);
-        s.list.remove(t);
+        if (owned_tasks::is_linked(t))
+            s.list.remove(t);
     }
 
     /// Refuses further binds.

@@ -6,8 +6,9 @@
 //! `run`, `cancel_idle` and `complete` take the scheduler as a template parameter (static
 //! dispatch on the hot path). A scheduler type `S` provides:
 //!
-//!     void bind(task_header*)             link into the owned-task list (first poll, its thread)
-//!     void unbind(task_header*)           unlink (completion)
+//!     void bind(task_header*)             at every poll: link into the owned-task list if the
+//!                                         flavor binds lazily and the task is not linked yet
+//!     void unbind(task_header*)           at completion: unlink if linked
 //!     void schedule(task_header*, schedule_hint)
 //!     void unhandled_exception(task_header*, std::exception_ptr) noexcept
 
@@ -28,9 +29,9 @@ inline constexpr std::uint32_t coop_budget_per_poll = 128;
 /// Frees a task whose last reference is gone: destroys the frame if it still exists (a finished
 /// task's output lives in it), then the memory.
 inline void dealloc_task(task_header* t) noexcept {
-    if (!t->frame_destroyed) {
-        t->frame_destroyed = true;
-        // The frame's operator delete leaves the memory alone because `spawned` is set.
+    if (!t->frame_destroyed()) {
+        t->resume_point = nullptr;
+        // The frame's operator delete leaves the memory alone because the task is spawned.
         t->coroutine().destroy();
     }
     scheduler* s = t->sched;
@@ -93,7 +94,7 @@ void complete_task(task_header* t, S& sched) noexcept {
     const std::uint64_t prev = t->state.transition_to_complete();
     if (!(prev & task_state::join_interest)) {
         // Nobody will read the output: an exception goes to the runtime's hook.
-        if (!t->frame_destroyed) {
+        if (!t->frame_destroyed()) {
             const auto* vt = static_cast<const task_vtable*>(t->vtable);
             if (std::exception_ptr e = vt->exception(t))
                 sched.unhandled_exception(t, std::move(e));
@@ -104,8 +105,7 @@ void complete_task(task_header* t, S& sched) noexcept {
         wake_target* w = std::exchange(t->join_waker, nullptr);
         w->vtable->wake(w);
     }
-    if (t->bound)
-        sched.unbind(t);
+    sched.unbind(t);
     release_task(t, 2);
 }
 
@@ -115,7 +115,7 @@ template <class S>
 void cancel_task(task_header* t, S& sched) noexcept {
     thread_context& ctx = context();
     task_header* outer = std::exchange(ctx.task, t);
-    t->frame_destroyed = true;
+    t->resume_point = nullptr; // marks the frame destroyed
     t->coroutine().destroy();
     ctx.task = outer;
     complete_task(t, sched);
@@ -134,8 +134,7 @@ void run_task(task_header* t, S& sched) noexcept {
     case task_state::run_action::poll:
         break;
     }
-    if (!t->bound)
-        sched.bind(t);
+    sched.bind(t);
     thread_context& ctx = context();
     task_header* outer = std::exchange(ctx.task, t);
     ctx.budget = coop_budget_per_poll;

@@ -21,7 +21,7 @@ struct fake_tasks {
         for (std::size_t i = 0; i < n; ++i)
             headers.emplace_back(0U);
         for (std::size_t i = 0; i < n; ++i)
-            headers[i].id = i;
+            headers[i].set_id(i);
     }
     task_header* operator[](std::size_t i) { return &headers[i]; }
     std::deque<task_header> headers;
@@ -30,7 +30,7 @@ struct fake_tasks {
 std::vector<std::uint64_t> drain(inject_queue& q) {
     std::vector<std::uint64_t> ids;
     while (task_header* t = q.pop())
-        ids.push_back(t->id);
+        ids.push_back(t->id());
     return ids;
 }
 
@@ -46,7 +46,7 @@ TEST_CASE("local queue pops in FIFO order", "[local_queue]") {
     for (std::uint64_t i = 0; i < 4; ++i) {
         task_header* t = q.pop();
         REQUIRE(t != nullptr);
-        CHECK(t->id == i);
+        CHECK(t->id() == i);
     }
     CHECK(q.pop() == nullptr);
     CHECK(q.is_empty());
@@ -62,8 +62,8 @@ TEST_CASE("a full local queue moves half of itself and the new task to the injec
     CHECK(q.push_back(tasks[4], inject) == 3);
     CHECK(drain(inject) == std::vector<std::uint64_t>{0, 1, 4});
     CHECK(q.len() == 2);
-    CHECK(q.pop()->id == 2);
-    CHECK(q.pop()->id == 3);
+    CHECK(q.pop()->id() == 2);
+    CHECK(q.pop()->id() == 3);
 }
 
 TEST_CASE("indices wrap around the ring many times", "[local_queue]") {
@@ -74,7 +74,7 @@ TEST_CASE("indices wrap around the ring many times", "[local_queue]") {
         for (std::size_t i = 0; i < 3; ++i)
             (void)q.push_back(tasks[i], inject);
         for (std::uint64_t i = 0; i < 3; ++i)
-            REQUIRE(q.pop()->id == i);
+            REQUIRE(q.pop()->id() == i);
     }
     CHECK(inject.len() == 0);
 }
@@ -88,12 +88,12 @@ TEST_CASE("a thief steals half and runs one of them", "[local_queue]") {
         (void)victim.push_back(tasks[i], inject);
     task_header* t = victim.steal_into(thief);
     REQUIRE(t != nullptr);
-    CHECK(t->id == 2); // stole 0,1,2: returns the last, queues the others
+    CHECK(t->id() == 2); // stole 0,1,2: returns the last, queues the others
     CHECK(thief.len() == 2);
-    CHECK(thief.pop()->id == 0);
-    CHECK(thief.pop()->id == 1);
+    CHECK(thief.pop()->id() == 0);
+    CHECK(thief.pop()->id() == 1);
     CHECK(victim.len() == 3);
-    CHECK(victim.pop()->id == 3);
+    CHECK(victim.pop()->id() == 3);
     local_queue<8> empty;
     CHECK(empty.steal_into(thief) == nullptr);
 }
@@ -111,9 +111,9 @@ TEST_CASE("concurrent pops and steals see every task exactly once", "[local_queu
         local_queue<4> mine;
         while (!done.load(std::memory_order_acquire) || owner.is_stealable()) {
             if (task_header* t = owner.steal_into(mine)) {
-                seen[t->id].fetch_add(1);
+                seen[t->id()].fetch_add(1);
                 while (task_header* u = mine.pop())
-                    seen[u->id].fetch_add(1);
+                    seen[u->id()].fetch_add(1);
             }
         }
     };
@@ -123,16 +123,16 @@ TEST_CASE("concurrent pops and steals see every task exactly once", "[local_queu
         (void)owner.push_back(tasks[i], inject);
         if (i % 3 == 0) {
             if (task_header* t = owner.pop())
-                seen[t->id].fetch_add(1);
+                seen[t->id()].fetch_add(1);
         }
     }
     while (task_header* t = owner.pop())
-        seen[t->id].fetch_add(1);
+        seen[t->id()].fetch_add(1);
     done.store(true, std::memory_order_release);
     t1.join();
     t2.join();
     while (task_header* t = inject.pop())
-        seen[t->id].fetch_add(1);
+        seen[t->id()].fetch_add(1);
     std::size_t wrong = 0;
     for (auto& s : seen)
         wrong += s.load() != 1 ? 1 : 0;

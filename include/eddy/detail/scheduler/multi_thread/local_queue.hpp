@@ -23,7 +23,6 @@
 
 #include <eddy/detail/scheduler/inject_queue.hpp>
 #include <eddy/detail/sync/atomic.hpp>
-#include <eddy/detail/sync/task_queue.hpp>
 #include <eddy/detail/task/header.hpp>
 #include <eddy/detail/task/raw_task.hpp>
 
@@ -82,10 +81,8 @@ public:
             }
             if (steal != real) {
                 // A stealer is working on this queue and will free room soon; do not wait for it.
-                task_queue one;
-                one.push_back(t);
-                if (!inject.push_batch(one))
-                    drop_refused(one);
+                if (!inject.push_batch(&t, 1))
+                    drop_refused(&t, 1);
                 return 1;
             }
             if (push_overflow(t, real, tail, inject))
@@ -167,13 +164,13 @@ private:
                                            memory_order_acq_rel, memory_order_acquire)) {
             return false;
         }
-        task_queue batch;
+        std::array<task_header*, half + 1> batch;
         for (std::uint32_t i = 0; i < half; ++i) {
-            batch.push_back(buffer_[(real + i) & mask].load(memory_order_relaxed));
+            batch[i] = buffer_[(real + i) & mask].load(memory_order_relaxed);
         }
-        batch.push_back(t);
-        if (!inject.push_batch(batch))
-            drop_refused(batch);
+        batch[half] = t;
+        if (!inject.push_batch(batch.data(), batch.size()))
+            drop_refused(batch.data(), batch.size());
         return true;
     }
 
@@ -223,9 +220,9 @@ private:
 
     /// The inject queue is closed (shutdown): the tasks are bound to the owned-task list, which
     /// shutdown cancels, so only the queue entries' references are dropped here.
-    static void drop_refused(task_queue& batch) noexcept {
-        while (task_header* t = batch.pop_front())
-            release_task(t);
+    static void drop_refused(task_header* const* tasks, std::size_t n) noexcept {
+        for (std::size_t i = 0; i < n; ++i)
+            release_task(tasks[i]);
     }
 
     alignas(64) atomic<std::uint64_t> head_{0};
