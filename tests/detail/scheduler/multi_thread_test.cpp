@@ -1,6 +1,7 @@
 #include <eddy/coop.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/spawn.hpp>
+#include <eddy/spawn_blocking.hpp>
 #include <eddy/yield_now.hpp>
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "support/manual_event.hpp"
+#include "support/threads.hpp"
 #include "support/throws.hpp"
 
 using eddy::test::manual_event;
@@ -178,22 +180,27 @@ TEST_CASE("multi-thread: shutdown while workers steal cancels everything", "[mul
     }
 }
 
-TEST_CASE("multi-thread: an always-ready loop does not starve another task on one worker",
+TEST_CASE("an always-ready loop does not starve another task on one thread",
           "[multi_thread][coop]") {
-    auto rt = make_rt(1);
-    bool other_ran = rt.block_on([]() -> eddy::task<bool> {
-        auto flag = std::make_shared<std::atomic<bool>>(false);
-        auto other = eddy::spawn([flag]() -> eddy::task<> {
-            flag->store(true);
-            co_return;
-        });
-        // Never suspends on its own: only the budget makes it yield.
-        for (long i = 0; i < 10'000'000 && !flag->load(); ++i)
-            co_await eddy::consume_budget();
-        co_await other;
-        co_return flag->load();
-    }());
-    CHECK(other_ran);
+    for (const auto& builder : {eddy::runtime::builder::multi_thread().worker_threads(1),
+                                eddy::runtime::builder::current_thread()}) {
+        auto rt = builder.build();
+        bool other_ran = rt.block_on([]() -> eddy::task<bool> {
+            auto flag = std::make_shared<std::atomic<bool>>(false);
+            auto other = eddy::spawn([flag]() -> eddy::task<> {
+                flag->store(true);
+                co_return;
+            });
+            // Never suspends on its own: only the budget makes it yield, which must let the
+            // other task run while this loop is still going.
+            for (long i = 0; i < 10'000'000 && !flag->load(); ++i)
+                co_await eddy::consume_budget();
+            const bool ran_during_loop = flag->load();
+            co_await other;
+            co_return ran_during_loop;
+        }());
+        CHECK(other_ran);
+    }
 }
 
 TEST_CASE("multi-thread: handle::current and spawning from a worker thread", "[multi_thread]") {
@@ -241,4 +248,78 @@ TEST_CASE("multi-thread: builder options reach the worker threads", "[multi_thre
     CHECK(name.rfind("eddy-test", 0) == 0);
     CHECK_THROWS_AS(eddy::runtime::builder::multi_thread().worker_threads(0),
                     std::invalid_argument);
+}
+
+TEST_CASE("multi-thread: shutdown while workers steal and blocking closures run",
+          "[multi_thread]") {
+    std::atomic<int> drops{0};
+    std::atomic<bool> closure_finished{false};
+    struct drop {
+        std::atomic<int>* n;
+        explicit drop(std::atomic<int>* c) : n(c) {}
+        drop(drop&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+        ~drop() {
+            if (n != nullptr)
+                n->fetch_add(1);
+        }
+    };
+    constexpr int n = 1'000;
+    {
+        auto rt = make_rt();
+        auto handle = rt.get_handle();
+        std::atomic<bool> closure_started{false};
+        rt.block_on([](std::atomic<bool>* started, std::atomic<bool>* finished) -> eddy::task<> {
+            eddy::spawn_blocking([started, finished] {
+                started->store(true);
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                finished->store(true);
+            }).detach();
+            co_return;
+        }(&closure_started, &closure_finished));
+        for (int i = 0; i < n; ++i) {
+            handle
+                .spawn([](drop d) -> eddy::task<> {
+                    (void)d;
+                    for (;;)
+                        co_await eddy::yield_now();
+                }(drop(&drops)))
+                .detach();
+        }
+        while (!closure_started.load())
+            std::this_thread::yield();
+    } // shutdown: cancels the spinning tasks, waits for the closure
+    CHECK(drops.load() == n);
+    CHECK(closure_finished.load());
+}
+
+TEST_CASE("multi-thread: metrics count spawns, polls, parks and overflow", "[multi_thread]") {
+    auto rt = make_rt();
+    auto handle = rt.get_handle();
+    rt.block_on([]() -> eddy::task<> {
+        // More spawns than a local queue holds: some spill to the inject queue.
+        std::vector<eddy::join_handle<void>> hs;
+        for (int i = 0; i < 1'000; ++i)
+            hs.push_back(eddy::spawn([]() -> eddy::task<> { co_return; }));
+        for (auto& h : hs)
+            co_await h;
+    }());
+    CHECK(eddy::test::eventually([&] { return handle.metrics().alive_tasks == 0; }));
+    auto m = handle.metrics();
+    CHECK(m.workers == 2);
+    CHECK(m.spawned_tasks >= 1'001); // the root too
+    CHECK(m.total(&eddy::worker_metrics::polls) >= 1'001);
+    CHECK(m.total(&eddy::worker_metrics::overflows) > 0);
+    CHECK(eddy::test::eventually(
+        [&] { return handle.metrics().total(&eddy::worker_metrics::parks) > 0; }));
+    CHECK(m.inject_queue_depth == 0);
+    CHECK(m.blocking_threads == 0);
+}
+
+TEST_CASE("multi-thread: handle::block_on from a plain thread", "[multi_thread]") {
+    auto rt = make_rt();
+    auto handle = rt.get_handle();
+    int v = 0;
+    std::thread t([&] { v = handle.block_on([]() -> eddy::task<int> { co_return 5; }()); });
+    t.join();
+    CHECK(v == 5);
 }
