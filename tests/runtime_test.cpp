@@ -1,5 +1,6 @@
 #include <eddy/runtime.hpp>
 #include <eddy/spawn.hpp>
+#include <eddy/spawn_blocking.hpp>
 #include <eddy/yield_now.hpp>
 
 #include <catch2/catch.hpp>
@@ -228,4 +229,56 @@ TEST_CASE("builder rejects zero intervals", "[runtime]") {
     auto b = eddy::runtime::builder::current_thread();
     CHECK_THROWS_AS(b.global_queue_interval(0), std::invalid_argument);
     CHECK_THROWS_AS(b.event_interval(0), std::invalid_argument);
+}
+
+TEST_CASE("wakes from another thread racing runtime shutdown are safe", "[runtime]") {
+    // The setter wakes every waiter (wake by value: the queue entry may become the task's last
+    // reference) while the main thread destroys the runtime. ASan checks nothing is touched after
+    // it is freed.
+    for (const auto& builder : {eddy::runtime::builder::current_thread(),
+                                eddy::runtime::builder::multi_thread().worker_threads(2)}) {
+        for (int round = 0; round < 30; ++round) {
+            manual_event ev;
+            std::thread setter;
+            {
+                auto rt = builder.build();
+                auto handle = rt.get_handle();
+                for (int i = 0; i < 50; ++i) {
+                    handle.spawn([](manual_event& ev) -> eddy::task<> { co_await ev.wait(); }(ev))
+                        .detach();
+                }
+                rt.block_on(eddy::yield_now());
+                setter = std::thread([&ev] { ev.set(); });
+            }
+            setter.join();
+        }
+    }
+}
+
+TEST_CASE("a current-thread runtime shut down while a blocking closure runs block_on on it",
+          "[runtime]") {
+    std::atomic<bool> inside{false};
+    std::atomic<bool> cancelled{false};
+    {
+        auto rt = make_rt();
+        auto handle = rt.get_handle();
+        rt.block_on([](eddy::runtime::handle handle, std::atomic<bool>* inside,
+                       std::atomic<bool>* cancelled) -> eddy::task<> {
+            eddy::spawn_blocking([handle, inside, cancelled] {
+                try {
+                    handle.block_on([](std::atomic<bool>* inside) -> eddy::task<> {
+                        inside->store(true);
+                        for (;;)
+                            co_await eddy::yield_now();
+                    }(inside));
+                } catch (const eddy::join_error& e) {
+                    cancelled->store(e.is_cancelled());
+                }
+            }).detach();
+            co_return;
+        }(handle, &inside, &cancelled));
+        while (!inside.load())
+            std::this_thread::yield();
+    } // stops the other thread's block_on, cancels its root, waits for the closure
+    CHECK(cancelled.load());
 }

@@ -24,6 +24,8 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <stdexcept>
 #include <system_error>
@@ -150,6 +152,17 @@ public:
         }
 
         T await_resume() {
+            if (!handle_.is_finished()) {
+                // Only our join waker resumes this await, once the task is complete. Anything else
+                // is a waker woken against the contract in waker.hpp: stop loudly rather than read
+                // an output that does not exist yet.
+                std::fputs(
+                    "eddy: a task was resumed inside `co_await join_handle` before the joined "
+                    "task finished: some waker was woken after its awaitable had resumed "
+                    "(see eddy/waker.hpp)\n",
+                    stderr);
+                std::abort();
+            }
             registered_ = false;
             return handle_.take_output();
         }

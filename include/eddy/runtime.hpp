@@ -97,6 +97,11 @@ await_result_t<A> block_on(runtime_core& core, A&& aw) {
         root.abort();
         throw;
     }
+    if (!root.is_finished()) {
+        // The runtime was shut down from another thread while we drove it: shutdown cancels the
+        // root (or already did).
+        throw join_error(make_error_code(errc::cancelled));
+    }
     return join_access<R>::take(root);
 }
 

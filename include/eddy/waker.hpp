@@ -2,10 +2,10 @@
 //! `eddy::waker`: a handle that reschedules a suspended task.
 //!
 //! A waker holds one reference to its target (usually a spawned task), so the task's memory stays
-//! valid while any waker exists. Waking a task that is running marks it to be polled again when
-//! it next suspends; waking a finished task does nothing. Wakers may be woken, cloned and dropped
-//! from any thread. Custom awaitables obtain one with `eddy::current_waker(handle)` inside their
-//! `await_suspend`.
+//! valid while any waker exists. Read the contract at `current_waker` before writing an awaitable.
+//! Waking a task that is running marks it to be polled again when it next suspends; waking a
+//! finished task does nothing. Wakers may be woken, cloned and dropped from any thread. Custom
+//! awaitables obtain one with `eddy::current_waker(handle)` inside their `await_suspend`.
 
 #include <eddy/config.hpp>
 
@@ -80,6 +80,13 @@ private:
 /// From an `await_suspend(h)` of a custom awaitable: records `h` as the point where the current
 /// spawned task resumes and returns a waker for it. Throws `std::logic_error` when the calling
 /// coroutine does not run inside a spawned eddy task (for example a foreign coroutine type).
+///
+/// The contract (eddy resumes coroutines, it does not re-poll them as Rust does): a wake means
+/// "the awaited condition holds, resume at `h`". Wake once, only when the condition holds, and
+/// never after the awaitable has resumed or been destroyed; drop the other clones unwoken. An
+/// awaitable that registers its waker in several places must withdraw the others (under its own
+/// lock) before or when one fires, and its destructor must withdraw any still registered, so
+/// cancellation leaves nothing behind. A stray wake would resume whatever the task awaits next.
 inline waker current_waker(std::coroutine_handle<> h) {
     detail::task_header* t = detail::context().task;
     if (t == nullptr) {

@@ -308,11 +308,23 @@ TEST_CASE("multi-thread: metrics count spawns, polls, parks and overflow", "[mul
     CHECK(m.workers == 2);
     CHECK(m.spawned_tasks >= 1'001); // the root too
     CHECK(m.total(&eddy::worker_metrics::polls) >= 1'001);
-    CHECK(m.total(&eddy::worker_metrics::overflows) > 0);
     CHECK(eddy::test::eventually(
         [&] { return handle.metrics().total(&eddy::worker_metrics::parks) > 0; }));
     CHECK(m.inject_queue_depth == 0);
     CHECK(m.blocking_threads == 0);
+}
+
+TEST_CASE("multi-thread: a full local queue spills to the inject queue", "[multi_thread]") {
+    // One worker, so nobody steals: the 257th queued task must overflow.
+    auto rt = make_rt(1);
+    rt.block_on([]() -> eddy::task<> {
+        std::vector<eddy::join_handle<void>> hs;
+        for (int i = 0; i < 1'000; ++i)
+            hs.push_back(eddy::spawn([]() -> eddy::task<> { co_return; }));
+        for (auto& h : hs)
+            co_await h;
+    }());
+    CHECK(rt.get_handle().metrics().total(&eddy::worker_metrics::overflows) > 0);
 }
 
 TEST_CASE("multi-thread: handle::block_on from a plain thread", "[multi_thread]") {

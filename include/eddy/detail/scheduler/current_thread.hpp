@@ -48,12 +48,18 @@ public:
     void schedule(task_header* t, schedule_hint /*hint*/) noexcept override {
         if (is_owner_thread()) {
             push_local(t);
-        } else if (inject_.push(t)) {
+            return;
+        }
+        // The pushed entry may be the task's last reference, and a concurrent shutdown may free
+        // the task and its hold on this scheduler: keep our own until the unpark is done.
+        retain();
+        if (inject_.push(t)) {
             parker_.unpark();
         } else {
             // Closed: shutdown cancels the task through the owned list (or already did).
             release_task(t);
         }
+        release();
     }
 
     void spawn(task_header* t) noexcept override {
@@ -88,7 +94,10 @@ public:
                 c.sched = saved.sched;
                 c.runtime = saved.runtime;
                 c.blocking = saved.blocking;
+                // ORDERING: release pairs with shutdown's acquire wait: our last queue accesses
+                // happen before it touches the queues.
                 self->running_.store(false, memory_order_release);
+                self->running_.notify_all();
             }
         } guard{this, ctx};
         ctx.sched = this;
@@ -96,7 +105,10 @@ public:
         ctx.blocking = blocking_;
 
         std::uint32_t tick = 0;
-        while (!is_complete(root)) {
+        // ORDERING: acquire pairs with shutdown's release of closed_. A shutdown from another
+        // thread (a blocking closure's block_on outliving the runtime) ends the loop; the caller
+        // then finds the root unfinished and reports it cancelled.
+        while (!is_complete(root) && !closed_.load(memory_order_acquire)) {
             bool ran = false;
             for (std::uint32_t i = 0; i < options_.event_interval; ++i) {
                 task_header* t = next_task(++tick);
@@ -116,14 +128,16 @@ public:
         }
     }
 
-    /// See the module comment. Called once, by the runtime's destructor, on a thread that is not
-    /// inside `block_on`.
+    /// See the module comment. Called by the runtime's destructor. If a `block_on` is running on
+    /// another thread (possible from a blocking closure), it is stopped first and waited for.
     void shutdown() noexcept override {
-        // ORDERING: only read on this thread; foreign threads learn of the shutdown from the
-        // inject queue's lock.
-        if (closed_.exchange(true, memory_order_relaxed))
+        // ORDERING: release pairs with block_until's acquire load.
+        if (closed_.exchange(true, memory_order_acq_rel))
             return;
         inject_.close();
+        parker_.unpark();
+        // ORDERING: acquire pairs with block_until's release on exit.
+        running_.wait(true, memory_order_acquire);
         thread_context& ctx = context();
         const thread_context saved = ctx;
         ctx.sched = this;

@@ -155,11 +155,16 @@ public:
                 notify_parked();
             return;
         }
+        // From another thread the queue entry may be the task's last reference: once pushed, a
+        // concurrent shutdown can drain it, free the task and with it the task's hold on this
+        // scheduler. Hold one ourselves until the notification is done.
+        retain();
         if (inject_.push(t)) {
             notify_parked();
         } else {
             release_task(t); // shutting down: the owned list cancels the task
         }
+        release();
     }
 
     void spawn(task_header* t) noexcept override {

@@ -9,7 +9,9 @@
 //! thread's list (a block is plain memory of its class size, so it may move between threads). Each
 //! list keeps at most `max_cached_bytes_per_class` bytes; beyond that blocks go back to `operator
 //! delete`, so a burst of a million tasks does not pin its memory forever. A thread's cache is
-//! released when the thread exits. Only the owning thread touches its lists: no synchronization.
+//! released when the thread exits; frames freed on that thread afterwards (by later thread-local
+//! or static destructors) go straight to `operator delete`. Only the owning thread touches its
+//! lists: no synchronization.
 //!
 //! Define `EDDY_NO_FRAME_POOL` to allocate every frame with `operator new` (e.g. to let a leak
 //! checker or allocator profiler see each frame).
@@ -33,6 +35,7 @@ public:
     frame_pool(const frame_pool&) = delete;
     frame_pool& operator=(const frame_pool&) = delete;
     ~frame_pool() {
+        destroyed_on_this_thread() = true;
         for (auto& list : lists_) {
             while (list.head != nullptr) {
                 free_block* b = list.head;
@@ -74,12 +77,22 @@ public:
         ++list.count;
     }
 
-    static frame_pool& local() noexcept {
+    /// This thread's pool, or null once it was destroyed (thread exit: a frame freed by a
+    /// thread-local or static destructor that runs later bypasses the pool).
+    static frame_pool* local() noexcept {
+        if (destroyed_on_this_thread())
+            return nullptr;
         thread_local frame_pool pool;
-        return pool;
+        return &pool;
     }
 
 private:
+    /// Trivially destructible, so it stays readable after the pool's destructor ran.
+    static bool& destroyed_on_this_thread() noexcept {
+        thread_local bool destroyed = false;
+        return destroyed;
+    }
+
     struct free_block {
         free_block* next;
     };
@@ -102,7 +115,9 @@ inline void* allocate_frame_memory(std::size_t size) {
 #if defined(EDDY_NO_FRAME_POOL)
     return ::operator new(size);
 #else
-    return frame_pool::local().allocate(size);
+    if (frame_pool* pool = frame_pool::local())
+        return pool->allocate(size);
+    return ::operator new(size);
 #endif
 }
 
@@ -110,7 +125,11 @@ inline void deallocate_frame_memory(void* p, [[maybe_unused]] std::size_t size) 
 #if defined(EDDY_NO_FRAME_POOL)
     ::operator delete(p);
 #else
-    frame_pool::local().deallocate(p, size);
+    if (frame_pool* pool = frame_pool::local()) {
+        pool->deallocate(p, size);
+    } else {
+        ::operator delete(p);
+    }
 #endif
 }
 

@@ -110,9 +110,17 @@ private:
     static constexpr std::uint32_t searching(std::uint32_t s) noexcept { return s & search_mask; }
     static constexpr std::uint32_t unparked(std::uint32_t s) noexcept { return s >> unpark_shift; }
 
-    bool notify_should_wakeup() const noexcept {
-        // ORDERING: seq_cst, see the module comment.
-        const std::uint32_t s = state_.load(memory_order_seq_cst);
+    bool notify_should_wakeup() noexcept {
+        std::uint32_t s = state_.load(memory_order_seq_cst);
+        if (searching(s) != 0) {
+            // ORDERING: we are about to leave our task to a searcher. A load may be reordered
+            // before our earlier release store of that task (store-load reordering on x86), and
+            // a searcher parking meanwhile, as the last one, would then miss it while we miss
+            // it: re-read with a read-modify-write, which is totally ordered with its fetch_sub.
+            // (When every worker is busy there is nobody to wake, and the plain load suffices:
+            // the common case stays free of a contended locked instruction.)
+            s = state_.fetch_add(0, memory_order_seq_cst);
+        }
         return searching(s) == 0 && unparked(s) < workers_;
     }
 
