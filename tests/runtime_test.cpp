@@ -265,14 +265,22 @@ TEST_CASE("a current-thread runtime shut down while a blocking closure runs bloc
         rt.block_on([](eddy::runtime::handle handle, std::atomic<bool>* inside,
                        std::atomic<bool>* cancelled) -> eddy::task<> {
             eddy::spawn_blocking([handle, inside, cancelled] {
-                try {
-                    handle.block_on([](std::atomic<bool>* inside) -> eddy::task<> {
-                        inside->store(true);
-                        for (;;)
-                            co_await eddy::yield_now();
-                    }(inside));
-                } catch (const eddy::join_error& e) {
-                    cancelled->store(e.is_cancelled());
+                for (;;) {
+                    try {
+                        handle.block_on([](std::atomic<bool>* inside) -> eddy::task<> {
+                            inside->store(true);
+                            for (;;)
+                                co_await eddy::yield_now();
+                        }(inside));
+                        return;
+                    } catch (const eddy::join_error& e) {
+                        cancelled->store(e.is_cancelled());
+                        return;
+                    } catch (const std::logic_error&) {
+                        // The outer block_on has not left yet: a current-thread runtime runs one
+                        // block_on at a time. Try again.
+                        std::this_thread::yield();
+                    }
                 }
             }).detach();
             co_return;

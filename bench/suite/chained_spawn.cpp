@@ -3,7 +3,8 @@
 
 #include <eddy/eddy.hpp>
 
-#include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "suite/suite.hpp"
 
@@ -11,10 +12,28 @@ namespace {
 
 constexpr int depth = 100'000;
 
-eddy::task<> link(int remaining, std::atomic<bool>* done) {
+/// The completion signal the main thread waits on.
+struct done_signal {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+
+    void set() {
+        {
+            std::lock_guard lock(m);
+            done = true;
+        }
+        cv.notify_one();
+    }
+    void wait() {
+        std::unique_lock lock(m);
+        cv.wait(lock, [this] { return done; });
+    }
+};
+
+eddy::task<> link(int remaining, done_signal* done) {
     if (remaining == 0) {
-        done->store(true, std::memory_order_release);
-        done->notify_one();
+        done->set();
         co_return;
     }
     eddy::spawn(link(remaining - 1, done)).detach();
@@ -24,10 +43,10 @@ void chained_spawn() {
     auto rt = eddy::runtime::builder::multi_thread().worker_threads(2).build();
     auto handle = rt.get_handle();
     const double ns = suite::median_ns([&] {
-        std::atomic<bool> done{false};
+        done_signal done;
         const auto start = suite::clock::now();
         handle.spawn(link(depth, &done)).detach();
-        done.wait(false, std::memory_order_acquire);
+        done.wait();
         return suite::elapsed_ns(start);
     });
     suite::report("eddy", "chained_spawn", ns / depth, "ns/spawn");

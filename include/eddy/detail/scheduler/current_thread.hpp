@@ -34,6 +34,7 @@
 #include <eddy/detail/task/raw_task.hpp>
 #include <eddy/detail/util/owner_counter.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
@@ -97,7 +98,7 @@ public:
                 // ORDERING: release pairs with shutdown's acquire wait: our last queue accesses
                 // happen before it touches the queues.
                 self->running_.store(false, memory_order_release);
-                self->running_.notify_all();
+                self->stopped_.unpark();
             }
         } guard{this, ctx};
         ctx.sched = this;
@@ -136,8 +137,10 @@ public:
             return;
         inject_.close();
         parker_.unpark();
-        // ORDERING: acquire pairs with block_until's release on exit.
-        running_.wait(true, memory_order_acquire);
+        // ORDERING: acquire pairs with block_until's release on exit. (Not atomic::wait: its
+        // libstdc++ 12 implementation for bool was seen to miss the notification under TSan.)
+        while (running_.load(memory_order_acquire))
+            stopped_.park_for(std::chrono::milliseconds(1));
         thread_context& ctx = context();
         const thread_context saved = ctx;
         ctx.sched = this;
@@ -221,6 +224,7 @@ private:
     owner_counter local_depth_;
     owner_counter owned_size_;
     atomic<bool> running_{false};
+    parker stopped_; // a block_on running elsewhere tells a waiting shutdown it has left
     owner_counter spawned_local_;   // spawns from the block_on thread
     shared_counter spawned_remote_; // spawns from any other thread
     atomic<bool> closed_{false};
