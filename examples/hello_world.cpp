@@ -51,5 +51,8 @@ eddy::task<int> async_main() {
 } // namespace
 
 int main() {
-    return eddy::run(async_main());
+    // A current-thread runtime keeps the interleaving deterministic for the demo; eddy::run would
+    // use the multi-thread runtime and spread the greeters over its workers.
+    auto rt = eddy::runtime::builder::current_thread().build();
+    return rt.block_on(async_main());
 }
