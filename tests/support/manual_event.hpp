@@ -5,6 +5,7 @@
 #include <eddy/waker.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <coroutine>
 #include <list>
 #include <mutex>
@@ -78,16 +79,20 @@ private:
     bool set_ = false;
 };
 
-/// Counts constructions and destructions, to prove frames are destroyed.
-struct drop_counter {
-    int* count;
-    explicit drop_counter(int* c) : count(c) {}
-    drop_counter(drop_counter&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
-    drop_counter(const drop_counter&) = delete;
-    ~drop_counter() {
+/// Counts destructions (of the last moved-to copy), to prove frames are destroyed. `Counter` is
+/// `int`, or `std::atomic<int>` when frames may be destroyed on other threads.
+template <class Counter>
+struct basic_drop_counter {
+    Counter* count;
+    explicit basic_drop_counter(Counter* c) : count(c) {}
+    basic_drop_counter(basic_drop_counter&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
+    basic_drop_counter(const basic_drop_counter&) = delete;
+    ~basic_drop_counter() {
         if (count != nullptr)
             ++*count;
     }
 };
+using drop_counter = basic_drop_counter<int>;
+using atomic_drop_counter = basic_drop_counter<std::atomic<int>>;
 
 } // namespace eddy::test

@@ -152,26 +152,17 @@ TEST_CASE("multi-thread: block_on inside a worker is a clear error", "[multi_thr
 TEST_CASE("multi-thread: shutdown while workers steal cancels everything", "[multi_thread]") {
     for (int round = 0; round < 20; ++round) {
         std::atomic<int> drops{0};
-        struct drop {
-            std::atomic<int>* n;
-            explicit drop(std::atomic<int>* c) : n(c) {}
-            drop(drop&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
-            ~drop() {
-                if (n != nullptr)
-                    n->fetch_add(1);
-            }
-        };
         constexpr int n = 2'000;
         {
             auto rt = make_rt();
             auto handle = rt.get_handle();
             for (int i = 0; i < n; ++i) {
                 handle
-                    .spawn([](drop d) -> eddy::task<> {
+                    .spawn([](eddy::test::atomic_drop_counter d) -> eddy::task<> {
                         (void)d;
                         for (;;)
                             co_await eddy::yield_now();
-                    }(drop(&drops)))
+                    }(eddy::test::atomic_drop_counter(&drops)))
                     .detach();
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -254,15 +245,6 @@ TEST_CASE("multi-thread: shutdown while workers steal and blocking closures run"
           "[multi_thread]") {
     std::atomic<int> drops{0};
     std::atomic<bool> closure_finished{false};
-    struct drop {
-        std::atomic<int>* n;
-        explicit drop(std::atomic<int>* c) : n(c) {}
-        drop(drop&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
-        ~drop() {
-            if (n != nullptr)
-                n->fetch_add(1);
-        }
-    };
     constexpr int n = 1'000;
     {
         auto rt = make_rt();
@@ -278,11 +260,11 @@ TEST_CASE("multi-thread: shutdown while workers steal and blocking closures run"
         }(&closure_started, &closure_finished));
         for (int i = 0; i < n; ++i) {
             handle
-                .spawn([](drop d) -> eddy::task<> {
+                .spawn([](eddy::test::atomic_drop_counter d) -> eddy::task<> {
                     (void)d;
                     for (;;)
                         co_await eddy::yield_now();
-                }(drop(&drops)))
+                }(eddy::test::atomic_drop_counter(&drops)))
                 .detach();
         }
         while (!closure_started.load())
