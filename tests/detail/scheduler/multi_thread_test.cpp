@@ -31,6 +31,19 @@ eddy::task<> count_once(std::vector<std::atomic<int>>* runs, std::size_t i) {
     co_return;
 }
 
+/// Spawns `n` detached tasks that yield forever; each counts its frame's destruction in `drops`.
+void spawn_spinners(const eddy::runtime::handle& handle, int n, std::atomic<int>* drops) {
+    for (int i = 0; i < n; ++i) {
+        handle
+            .spawn([](eddy::test::atomic_drop_counter d) -> eddy::task<> {
+                (void)d;
+                for (;;)
+                    co_await eddy::yield_now();
+            }(eddy::test::atomic_drop_counter(drops)))
+            .detach();
+    }
+}
+
 } // namespace
 
 TEST_CASE("multi-thread: 1,000,000 tasks from inside and from 4 foreign threads run once",
@@ -156,15 +169,7 @@ TEST_CASE("multi-thread: shutdown while workers steal cancels everything", "[mul
         {
             auto rt = make_rt();
             auto handle = rt.get_handle();
-            for (int i = 0; i < n; ++i) {
-                handle
-                    .spawn([](eddy::test::atomic_drop_counter d) -> eddy::task<> {
-                        (void)d;
-                        for (;;)
-                            co_await eddy::yield_now();
-                    }(eddy::test::atomic_drop_counter(&drops)))
-                    .detach();
-            }
+            spawn_spinners(handle, n, &drops);
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         REQUIRE(drops.load() == n);
@@ -258,15 +263,7 @@ TEST_CASE("multi-thread: shutdown while workers steal and blocking closures run"
             }).detach();
             co_return;
         }(&closure_started, &closure_finished));
-        for (int i = 0; i < n; ++i) {
-            handle
-                .spawn([](eddy::test::atomic_drop_counter d) -> eddy::task<> {
-                    (void)d;
-                    for (;;)
-                        co_await eddy::yield_now();
-                }(eddy::test::atomic_drop_counter(&drops)))
-                .detach();
-        }
+        spawn_spinners(handle, n, &drops);
         while (!closure_started.load())
             std::this_thread::yield();
     } // shutdown: cancels the spinning tasks, waits for the closure
