@@ -44,6 +44,7 @@
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/task/owned_tasks.hpp>
 #include <eddy/detail/task/raw_task.hpp>
+#include <eddy/detail/task/thread_waker.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -63,38 +64,6 @@ class multi_thread;
 
 /// The worker the current thread runs, if any (of any multi-thread scheduler).
 inline thread_local worker* tls_worker = nullptr;
-
-/// A wake target that unparks a plain thread: how `block_on` waits for its root task.
-/// Reference counted (the join slot and the waiting thread each hold one).
-class thread_waker final : public wake_target {
-public:
-    thread_waker() noexcept : wake_target{vtable()} {}
-
-    parker park;
-
-    void release() noexcept {
-        // ORDERING: acq_rel so the deleting side sees the other side's last use.
-        if (refs_.fetch_sub(1, memory_order_acq_rel) == 1)
-            delete this;
-    }
-    void retain() noexcept { refs_.fetch_add(1, memory_order_relaxed); }
-
-private:
-    static thread_waker* self(wake_target* w) noexcept { return static_cast<thread_waker*>(w); }
-    static void wake(wake_target* w) noexcept {
-        self(w)->park.unpark();
-        self(w)->release();
-    }
-    static void wake_by_ref(wake_target* w) noexcept { self(w)->park.unpark(); }
-    static void clone(wake_target* w) noexcept { self(w)->retain(); }
-    static void drop(wake_target* w) noexcept { self(w)->release(); }
-    static const wake_vtable* vtable() noexcept {
-        static constexpr wake_vtable table{&wake, &wake_by_ref, &clone, &drop};
-        return &table;
-    }
-
-    atomic<std::uint32_t> refs_{1};
-};
 
 /// Runs `root` to completion elsewhere and parks the calling (non-worker) thread until then.
 inline void wait_for_completion(task_header* root) {
