@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <random>
+#include <utility>
 #include <vector>
 
 using eddy::detail::timer_entry;
@@ -169,4 +170,31 @@ TEST_CASE("wheel: 1,000,000 random timers each fire once, in order, at their dea
     CHECK(wrong == 0);
     CHECK(fired == n - n / 10);
     CHECK(w.empty());
+}
+
+TEST_CASE("wheel: on the top level ring, a nearer slot is not hidden by now's own slot",
+          "[wheel]") {
+    // After the first clamped round, `a` (due just past the range) and `b` (due far beyond it)
+    // both sit on the top level: `b` in the slot of the current time (next rotation), `a` in the
+    // slot after it. `a` must come first.
+    wheel w;
+    timer_entry a, b;
+    const std::uint64_t a_at = std::uint64_t{1} << 36;
+    const std::uint64_t b_at = std::uint64_t{3} << 36;
+    CHECK(w.insert(&a, a_at));
+    CHECK(w.insert(&b, b_at));
+    std::vector<std::pair<char, std::uint64_t>> fired;
+    for (int round = 0; round < 64 && !w.empty(); ++round) {
+        timer_list expired;
+        w.poll(w.next_expiration()->deadline, expired);
+        for (timer_entry* e : drain(expired)) {
+            const std::uint64_t target = e == &a ? a_at : b_at;
+            if (target > w.elapsed()) {
+                CHECK(w.insert(e, target)); // clamped: not due yet, go round again
+            } else {
+                fired.emplace_back(e == &a ? 'a' : 'b', w.elapsed());
+            }
+        }
+    }
+    CHECK(fired == std::vector<std::pair<char, std::uint64_t>>{{'a', a_at}, {'b', b_at}});
 }

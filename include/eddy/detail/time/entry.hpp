@@ -63,6 +63,14 @@ public:
         return e;
     }
 
+    /// Empties the list in O(1) and returns its first entry; the entries stay chained through
+    /// `next` (the caller unlinks each as it walks them).
+    [[nodiscard]] timer_entry* take_all() noexcept {
+        timer_entry* e = head_;
+        head_ = tail_ = nullptr;
+        return e;
+    }
+
     /// Moves every entry of `other` to the end of this list.
     void splice_back(timer_list& other) noexcept {
         while (timer_entry* e = other.pop_front())

@@ -143,31 +143,44 @@ private:
         if (occupied == 0)
             return std::nullopt;
         const auto now_slot = static_cast<unsigned>((now / slot_range(l)) % slots_per_level);
+        const std::uint64_t level_start = now & ~(level_range(l) - 1);
+        if (l == num_levels - 1) {
+            // The top level is a ring for far (clamped) deadlines: the slots after now's come
+            // first, then the others one rotation ahead, now's own slot last. (Its entries belong
+            // to the next rotation: one of this rotation would sit in a lower level.)
+            const unsigned first = (now_slot + 1) % slots_per_level;
+            const std::uint64_t rotated = std::rotr(occupied, static_cast<int>(first));
+            const auto slot =
+                (static_cast<unsigned>(std::countr_zero(rotated)) + first) % slots_per_level;
+            std::uint64_t deadline = level_start + slot * slot_range(l);
+            if (slot <= now_slot)
+                deadline += level_range(l);
+            return expiration{l, slot, deadline};
+        }
+        // Lower levels never hold a slot before now's: a slot is emptied when time reaches its
+        // start.
         const std::uint64_t rotated = std::rotr(occupied, static_cast<int>(now_slot));
         const auto slot =
             (static_cast<unsigned>(std::countr_zero(rotated)) + now_slot) % slots_per_level;
-        const std::uint64_t level_start = now & ~(level_range(l) - 1);
-        std::uint64_t deadline = level_start + slot * slot_range(l);
-        if (deadline <= now) {
-            // Only the top level wraps: its slots form a ring for clamped, far deadlines, so a
-            // slot "before" now is one rotation ahead. Lower levels never hold such a slot: a
-            // slot is emptied when time reaches its start.
-            EDDY_ASSERT(l == num_levels - 1 || deadline == now);
-            if (deadline < now || l == num_levels - 1)
-                deadline += level_range(l);
-        }
+        const std::uint64_t deadline = level_start + slot * slot_range(l);
+        EDDY_ASSERT(deadline >= now);
         return expiration{l, slot, deadline};
     }
 
     void process(const expiration& exp, timer_list& expired) {
         level& lv = levels_[exp.level];
-        timer_list entries;
-        entries.splice_back(lv.slots[exp.slot]);
+        timer_entry* e = lv.slots[exp.slot].take_all();
         lv.occupied &= ~(std::uint64_t{1} << exp.slot);
         const std::uint64_t saved = elapsed_;
         elapsed_ = exp.deadline; // cascading entries are placed relative to the slot's start
         batch_.clear();
-        while (timer_entry* e = entries.pop_front()) {
+        // A slot's entries are scattered in memory (each lives in its own task): walking them is a
+        // chain of cache misses, so fetch the next while handling this one.
+        for (timer_entry* next = nullptr; e != nullptr; e = next) {
+            next = e->next;
+            if (next != nullptr)
+                __builtin_prefetch(next, 1);
+            e->prev = e->next = nullptr;
             if (e->deadline <= exp.deadline) {
                 e->registered = false;
                 --size_;
@@ -177,10 +190,12 @@ private:
             }
         }
         elapsed_ = saved;
-        std::sort(batch_.begin(), batch_.end(), [](const timer_entry* a, const timer_entry* b) {
+        const auto before = [](const timer_entry* a, const timer_entry* b) {
             return a->deadline != b->deadline ? a->deadline < b->deadline
                                               : a->sequence < b->sequence;
-        });
+        };
+        if (!std::is_sorted(batch_.begin(), batch_.end(), before))
+            std::sort(batch_.begin(), batch_.end(), before);
         for (timer_entry* e : batch_)
             expired.push_back(e);
     }
