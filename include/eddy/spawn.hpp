@@ -73,6 +73,10 @@ auto into_task(A&& aw) {
     using R = await_result_t<D>;
     if constexpr (std::is_same_v<D, task<R>>) {
         return D(std::forward<A>(aw));
+    } else if constexpr (awaiter<D>) {
+        // Awaited in place: GCC 12 would otherwise move an xvalue operand of co_await into a
+        // second copy in the frame.
+        return [](D a) -> task<R> { co_return co_await a; }(std::forward<A>(aw));
     } else {
         return [](D a) -> task<R> { co_return co_await std::move(a); }(std::forward<A>(aw));
     }

@@ -88,7 +88,7 @@ private:
 /// lock) before or when one fires, and its destructor must withdraw any still registered, so
 /// cancellation leaves nothing behind. A stray wake would resume whatever the task awaits next.
 inline waker current_waker(std::coroutine_handle<> h) {
-    detail::task_header* t = detail::context().task;
+    detail::resumable* t = detail::context().task;
     if (t == nullptr) {
         throw std::logic_error(
             "eddy: this awaitable must be awaited inside a task run by an eddy runtime");

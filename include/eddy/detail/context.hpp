@@ -21,16 +21,17 @@ namespace eddy::detail {
 class scheduler;
 class runtime_core;
 class blocking_pool;
-struct task_header;
+struct resumable;
 
 struct thread_context {
     scheduler* sched = nullptr;        ///< the scheduler whose queues this thread owns, if any
     runtime_core* runtime = nullptr;   ///< the runtime `spawn` and `handle::current()` use here
     blocking_pool* blocking = nullptr; ///< the runtime's spawn_blocking pool, on its threads
-    task_header* task = nullptr;       ///< the spawned task being polled on this thread
+    resumable* task = nullptr;         ///< the task (or combinator branch) being polled here
     std::coroutine_handle<> next;      ///< trampoline: the coroutine to resume next
     bool in_trampoline = false;
     std::uint32_t budget = UINT32_MAX; ///< cooperative budget of the current poll (see coop.hpp)
+    std::uint32_t worker_index = 0;    ///< picks this thread's shard of per-worker structures
 };
 
 inline thread_local thread_context tls_context;

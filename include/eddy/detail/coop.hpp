@@ -39,7 +39,7 @@ inline bool has_remaining() noexcept {
 /// From an `await_suspend(h)`: suspend the current task at `h` and put it at the back of its run
 /// queue. Throws `std::logic_error` outside a spawned task.
 inline void yield_current(std::coroutine_handle<> h) {
-    task_header* t = context().task;
+    resumable* t = context().task;
     if (t == nullptr) {
         (void)current_waker(h); // throws the explanatory logic_error
         return;

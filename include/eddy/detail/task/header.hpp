@@ -35,17 +35,16 @@ namespace eddy::detail {
 
 class scheduler;
 
-struct alignas(16) task_header : wake_target {
+/// `resume_point` (from `resumable`) is set at spawn and reset to null when the frame is destroyed
+/// (cancellation or deallocation).
+struct alignas(16) task_header : resumable {
     task_state state;
     task_header* owned_prev = nullptr; ///< non-null while linked into an owned-task list
     task_header* owned_next = nullptr;
     scheduler* sched = nullptr;
-    /// The innermost suspended coroutine of this task: what the next poll resumes. Set at spawn;
-    /// reset to null when the frame is destroyed (cancellation or deallocation).
-    std::coroutine_handle<> resume_point{};
     wake_target* join_waker = nullptr;
 
-    explicit task_header(std::size_t frame_size) noexcept : wake_target{nullptr} {
+    explicit task_header(std::size_t frame_size) noexcept : resumable{{nullptr}, {}} {
         const std::size_t units = (frame_size + size_unit - 1) / size_unit;
         id_and_size_ = units <= size_mask ? units : size_mask;
     }

@@ -114,7 +114,7 @@ void complete_task(task_header* t, S& sched) noexcept {
 template <class S>
 void cancel_task(task_header* t, S& sched) noexcept {
     thread_context& ctx = context();
-    task_header* outer = std::exchange(ctx.task, t);
+    resumable* outer = std::exchange(ctx.task, t);
     t->resume_point = nullptr; // marks the frame destroyed
     t->coroutine().destroy();
     ctx.task = outer;
@@ -136,7 +136,7 @@ void run_task(task_header* t, S& sched) noexcept {
     }
     sched.bind(t);
     thread_context& ctx = context();
-    task_header* outer = std::exchange(ctx.task, t);
+    resumable* outer = std::exchange(ctx.task, t);
     ctx.budget = coop_budget_per_poll;
     run_trampoline(t->resume_point);
     ctx.budget = UINT32_MAX;

@@ -3,6 +3,12 @@
 //!
 //! A spawned task's header is a wake target; combinators can make their own (a branch that
 //! forwards to its parent task). Every operation may be called from any thread.
+//!
+//! A `resumable` is a wake target that something polls by resuming a coroutine: a spawned task,
+//! or a combinator's branch. `current_waker(h)` records `h` in the resumable being polled (the
+//! thread context's `task`) and returns a waker for it.
+
+#include <coroutine>
 
 namespace eddy::detail {
 
@@ -17,6 +23,11 @@ struct wake_vtable {
 
 struct wake_target {
     const wake_vtable* vtable;
+};
+
+struct resumable : wake_target {
+    /// The innermost suspended coroutine: what the next poll resumes.
+    std::coroutine_handle<> resume_point{};
 };
 
 } // namespace eddy::detail
