@@ -3,14 +3,19 @@
 
 #include <eddy/config.hpp>
 
+#include <eddy/clock.hpp>
 #include <eddy/concepts.hpp>
 #include <eddy/coop.hpp>
+#include <eddy/interval.hpp>
 #include <eddy/join_handle.hpp>
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/runtime_metrics.hpp>
+#include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>
 #include <eddy/task.hpp>
+#include <eddy/time.hpp>
+#include <eddy/timeout.hpp>
 #include <eddy/waker.hpp>
 #include <eddy/yield_now.hpp>

@@ -318,6 +318,14 @@ public:
         return *this;
     }
 
+    /// Start with the clock paused (see eddy/time.hpp): timers fire as the clock auto-advances
+    /// to them, instantly. Current-thread flavor only (`build()` throws `std::invalid_argument`
+    /// otherwise).
+    builder& start_paused(bool paused) {
+        options_.start_paused = paused;
+        return *this;
+    }
+
     /// Called on each thread the runtime starts, before it runs anything. Must not throw.
     builder& on_thread_start(std::function<void()> f) {
         options_.on_thread_start = std::move(f);
@@ -335,6 +343,10 @@ public:
     [[nodiscard]] runtime build() const {
         if (flavor_ == runtime_flavor::current_thread) {
             return runtime(new detail::current_thread(options_));
+        }
+        if (options_.start_paused) {
+            throw std::invalid_argument(
+                "eddy: start_paused requires a current-thread runtime (builder::current_thread())");
         }
         return runtime(new detail::multi_thread(options_));
     }

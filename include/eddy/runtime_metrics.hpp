@@ -33,6 +33,8 @@ struct runtime_metrics {
     std::size_t blocking_threads = 0;   ///< threads in the spawn_blocking pool
     std::size_t idle_blocking_threads = 0;
     std::size_t blocking_queue_depth = 0; ///< spawn_blocking closures waiting for a thread
+    std::size_t active_timers = 0;        ///< timers registered now (sleeps, timeouts, ticks)
+    std::uint64_t fired_timers = 0;       ///< timers that fired so far
 
     /// Sum of a per-worker counter, e.g. `m.total(&worker_metrics::steals)`.
     [[nodiscard]] std::uint64_t total(std::uint64_t worker_metrics::*field) const noexcept {

@@ -12,7 +12,7 @@ namespace eddy::test {
 template <class E, class A>
 eddy::task<bool> throws_as(A&& aw) {
     try {
-        co_await std::forward<A>(aw);
+        static_cast<void>(co_await std::forward<A>(aw));
     } catch (const E&) {
         co_return true;
     } catch (...) {

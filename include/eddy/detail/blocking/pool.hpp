@@ -209,6 +209,10 @@ public:
     [[nodiscard]] std::size_t idle_thread_count() const noexcept {
         return idle_count_.load(memory_order_relaxed);
     }
+    /// Closures queued or running (approximate: from the published counters).
+    [[nodiscard]] bool busy() const noexcept {
+        return queue_depth() != 0 || thread_count() > idle_thread_count();
+    }
     /// Tasks queued that no thread has started yet.
     [[nodiscard]] std::size_t queue_depth() const noexcept {
         return queue_depth_.load(memory_order_relaxed);

@@ -2,9 +2,10 @@
 //! The current-thread scheduler: every task runs on the thread that calls `block_on`.
 //!
 //! Owner (the thread inside `block_on`): pops from the local queue, polls, binds and unbinds
-//! owned tasks. Any thread: `schedule` and `spawn`, which go to the inject queue plus an unpark
-//! when they come from elsewhere. Tasks only run while some thread is inside `block_on`; work
-//! queued in between waits for the next call, as in Tokio.
+//! owned tasks, fires timers, and parks on the time driver (until the next timer) when idle. Any
+//! thread: `schedule` and `spawn`, which go to the inject queue plus an unpark when they come from
+//! elsewhere. Tasks only run while some thread is inside `block_on`; work queued in between waits
+//! for the next call, as in Tokio.
 //!
 //! Shutdown, in order:
 //!  1. close the inject queue, so remote spawns and wakes are refused (a refused spawn is
@@ -44,7 +45,7 @@ namespace eddy::detail {
 
 class current_thread final : public runtime_core {
 public:
-    explicit current_thread(runtime_options options) : runtime_core(std::move(options)) {}
+    explicit current_thread(runtime_options options) : runtime_core(std::move(options), 1, true) {}
 
     void schedule(task_header* t, schedule_hint /*hint*/) noexcept override {
         if (is_owner_thread()) {
@@ -121,10 +122,14 @@ public:
                 if (is_complete(root))
                     return;
             }
+            // The timers' turn: every `event_interval` polls, and whenever the queues ran dry.
+            time_.process();
             publish_depths();
-            if (!ran) {
+            if (!ran && local_.size() == 0) {
                 parks_.add();
-                parker_.park();
+                // Sleep until the next timer (or a remote wake). A paused clock jumps to the next
+                // timer instead, unless blocking closures may still wake someone.
+                time_.park(parker_, !blocking_->busy());
             }
         }
     }

@@ -20,6 +20,11 @@
 //!
 //! Tasks are bound to the (sharded) owned-task list when spawned, so shutdown finds every one.
 //!
+//! Timers: each worker registers its timers in its own shard of the time driver. Running workers
+//! fire due timers every `event_interval` ticks; of the parked workers, one holds the driver's
+//! park role and sleeps only until the next timer is due (see detail/time/driver.hpp). Timers
+//! that fire on a parked worker wake their tasks into its queues, and it leaves the sleepers.
+//!
 //! Shutdown, in order:
 //!  1. set `shutdown_`, close the inject queue and the owned-task list (spawns after this are
 //!     cancelled on the spot; wakes are dropped, the owned list still holds the tasks);
@@ -88,7 +93,7 @@ public:
 
     /// Starts `options.worker_threads` workers (0: one per hardware thread).
     explicit multi_thread(runtime_options options)
-        : runtime_core(std::move(options)),
+        : runtime_core(std::move(options), worker_count_for(options), false),
           idle_(worker_count_for(options_)),
           owned_(4 * worker_count_for(options_)) {
         const std::uint32_t worker_threads = worker_count_for(options_);
@@ -235,12 +240,15 @@ private:
         ctx.sched = this;
         ctx.runtime = this;
         ctx.blocking = blocking_;
+        ctx.worker_index = w.index;
         tls_worker = &w;
         if (options_.on_thread_start)
             options_.on_thread_start();
         // ORDERING: acquire pairs with shutdown's exchange; the flag is re-read every tick.
         while (!shutdown_.load(memory_order_acquire)) {
             ++w.tick;
+            if (w.tick % options_.event_interval == 0)
+                time_.process(); // the timers' turn, while every worker is busy
             task_header* t = next_task(w);
             if (t == nullptr)
                 t = steal_work(w);
@@ -253,6 +261,7 @@ private:
         if (options_.on_thread_stop)
             options_.on_thread_stop();
         tls_worker = nullptr;
+        ctx.worker_index = 0;
         ctx.sched = nullptr;
         ctx.runtime = nullptr;
         ctx.blocking = nullptr;
@@ -325,13 +334,30 @@ private:
         w.searching = false;
         if (last_searcher)
             notify_if_work_pending();
+        // One parked worker at a time waits on the time driver, until the next timer.
+        bool driver = false;
         while (!shutdown_.load(memory_order_acquire)) {
-            w.park.park();
-            if (!idle_.is_parked(w.index))
+            if (!driver)
+                driver = time_.try_acquire_park_role(&w.park);
+            if (driver) {
+                time_.park(w.park, false);
+            } else {
+                w.park.park();
+            }
+            if (!idle_.is_parked(w.index)) {
+                // worker_to_notify took us off the sleepers and counted us as searching.
+                w.searching = true;
                 break;
+            }
+            if (w.lifo != nullptr || !w.queue.is_empty()) {
+                // Timers fired here and woke tasks into our queues: leave the sleepers list
+                // ourselves (unless a notifier just did, counting us as searching).
+                w.searching = !idle_.unpark_worker_by_id(w.index);
+                break;
+            }
         }
-        // worker_to_notify counted us as searching.
-        w.searching = true;
+        if (driver)
+            time_.release_park_role();
     }
 
     void push_local(worker& w, task_header* t) {

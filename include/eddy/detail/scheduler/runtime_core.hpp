@@ -1,7 +1,7 @@
 #pragma once
 //! What every runtime flavor's scheduler has in common: the options it was built with, the
-//! `spawn_blocking` pool it owns, and the operations `eddy::runtime` drives (block_until,
-//! shutdown, metrics). The flavors (current_thread, multi_thread) derive from it.
+//! `spawn_blocking` pool and the time driver it owns, and the operations `eddy::runtime` drives
+//! (block_until, shutdown, metrics). The flavors (current_thread, multi_thread) derive from it.
 //!
 //! Threads that belong to the runtime (workers, a `block_on` caller, blocking-pool threads) set
 //! `context().runtime` to it, which is how `eddy::spawn` and `runtime::handle::current()` find
@@ -15,7 +15,9 @@
 #include <eddy/detail/blocking/pool.hpp>
 #include <eddy/detail/scheduler/runtime_options.hpp>
 #include <eddy/detail/scheduler/scheduler.hpp>
+#include <eddy/detail/time/driver.hpp>
 
+#include <cstdint>
 #include <exception>
 #include <utility>
 
@@ -36,10 +38,17 @@ public:
         m.blocking_threads = blocking_->thread_count();
         m.idle_blocking_threads = blocking_->idle_thread_count();
         m.blocking_queue_depth = blocking_->queue_depth();
+        m.active_timers = time_.active();
+        m.fired_timers = time_.fired();
         return m;
     }
 
     [[nodiscard]] blocking_pool& blocking() const noexcept { return *blocking_; }
+    [[nodiscard]] time_driver& time() noexcept { return time_; }
+
+    /// True for the current-thread flavor: every task runs on one thread (the paused test clock
+    /// requires it).
+    [[nodiscard]] bool single_threaded() const noexcept { return single_threaded_; }
     [[nodiscard]] const runtime_options& options() const noexcept { return options_; }
 
     void unhandled_exception(task_header* t, std::exception_ptr e) noexcept override {
@@ -49,15 +58,20 @@ public:
     }
 
 protected:
-    explicit runtime_core(runtime_options options)
+    /// `timer_shards`: one timer wheel per worker.
+    runtime_core(runtime_options options, std::uint32_t timer_shards, bool single_threaded)
         : options_(std::move(options)),
-          blocking_(new blocking_pool(blocking_options_from(options_), this)) {}
+          blocking_(new blocking_pool(blocking_options_from(options_), this)),
+          time_(timer_shards, options_.start_paused),
+          single_threaded_(single_threaded) {}
     ~runtime_core() override { blocking_->release(); }
 
     virtual void fill_metrics(runtime_metrics& m) const = 0;
 
     runtime_options options_;
     blocking_pool* blocking_; // one reference, released by the destructor
+    time_driver time_;
+    const bool single_threaded_;
 };
 
 } // namespace eddy::detail

@@ -38,6 +38,9 @@ struct runtime_options {
     std::size_t max_blocking_threads = 512;
     /// How long an idle blocking thread waits for work before it exits.
     std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);
+
+    /// Start with the clock paused (current-thread flavor only).
+    bool start_paused = false;
 };
 
 } // namespace eddy::detail

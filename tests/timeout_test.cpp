@@ -1,0 +1,223 @@
+#include <eddy/clock.hpp>
+#include <eddy/join_handle.hpp>
+#include <eddy/runtime.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/spawn.hpp>
+#include <eddy/time.hpp>
+#include <eddy/timeout.hpp>
+#include <eddy/yield_now.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support/manual_event.hpp"
+#include "support/throws.hpp"
+#include "support/time.hpp"
+
+using namespace std::chrono_literals;
+using eddy::test::drop_counter;
+using eddy::test::manual_event;
+
+namespace {
+
+eddy::task<int> slow(std::chrono::milliseconds d, int v) {
+    co_await eddy::sleep(d);
+    co_return v;
+}
+
+/// Sleeps `d` holding a drop counter: the counter moves when the frame is destroyed.
+eddy::task<int> slow_counted(std::chrono::milliseconds d, drop_counter c) {
+    const drop_counter held = std::move(c);
+    co_await eddy::sleep(d);
+    co_return 1;
+}
+
+eddy::task<int> throws_after(std::chrono::milliseconds d) {
+    co_await eddy::sleep(d);
+    throw std::runtime_error("boom");
+}
+
+} // namespace
+
+TEST_CASE("timeout returns the value of an operation that finishes in time", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    auto r = rt.block_on(eddy::timeout(10ms, slow(5ms, 7)));
+    REQUIRE(r.has_value());
+    CHECK(*r == 7);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout gives errc::timed_out and cancels the operation before returning", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    int drops = 0;
+    const bool cancelled_first = rt.block_on([](int* drops) -> eddy::task<bool> {
+        const eddy::instant start = eddy::clock::now();
+        auto r = co_await eddy::timeout(10ms, slow_counted(1h, drop_counter(drops)));
+        CHECK(eddy::clock::now() - start == 10ms);
+        CHECK_FALSE(r.has_value());
+        CHECK(r.error() == eddy::errc::timed_out);
+        CHECK(r.error() == std::errc::timed_out);
+        co_return *drops == 1; // the operation's frame is gone by now
+    }(&drops));
+    CHECK(cancelled_first);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout: an operation finishing at the deadline's tick wins", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    auto r = rt.block_on(eddy::timeout(10ms, slow(10ms, 3)));
+    REQUIRE(r.has_value());
+    CHECK(*r == 3);
+    auto late = rt.block_on(eddy::timeout(10ms, slow(11ms, 3)));
+    CHECK_FALSE(late.has_value());
+}
+
+TEST_CASE("timeout of a ready operation registers no timer", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto a = co_await eddy::timeout(1s, std::suspend_never{});
+        CHECK(a.has_value());
+        // A task that finishes without suspending: no timer either, even with no time at all.
+        auto b = co_await eddy::timeout(0ms, []() -> eddy::task<int> { co_return 5; }());
+        REQUIRE(b.has_value());
+        CHECK(*b == 5);
+    }());
+    CHECK(rt.get_handle().metrics().fired_timers == 0);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout with no time left times out a suspending operation", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto r = co_await eddy::timeout(0ms, slow(1ms, 1));
+        CHECK_FALSE(r.has_value());
+        auto past = co_await eddy::timeout_at(eddy::clock::now() - 1s, slow(1ms, 1));
+        CHECK_FALSE(past.has_value());
+    }());
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout_at and void operations", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        const eddy::instant start = eddy::clock::now();
+        eddy::result<void> ok = co_await eddy::timeout_at(start + 10ms, eddy::sleep(5ms));
+        CHECK(ok.has_value());
+        eddy::result<void> late = co_await eddy::timeout_at(start + 20ms, eddy::sleep(1h));
+        CHECK(late.error() == eddy::errc::timed_out);
+        CHECK(eddy::clock::now() - start == 20ms);
+    }());
+}
+
+TEST_CASE("timeout passes the operation's exception through", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    const bool threw = rt.block_on(
+        eddy::test::throws_as<std::runtime_error>(eddy::timeout(10ms, throws_after(1ms))));
+    CHECK(threw);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("nested timeouts: the shorter one decides", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        const eddy::instant start = eddy::clock::now();
+        // Outer shorter: the outer times out and cancels the inner timeout with its operation.
+        auto outer = co_await eddy::timeout(10ms, eddy::timeout(20ms, slow(1h, 1)));
+        CHECK(outer.error() == eddy::errc::timed_out);
+        CHECK(eddy::clock::now() - start == 10ms);
+        // Inner shorter: the inner's timed_out is the outer's value.
+        auto inner = co_await eddy::timeout(20ms, eddy::timeout(5ms, slow(1h, 1)));
+        REQUIRE(inner.has_value());
+        CHECK(inner->error() == eddy::errc::timed_out);
+        CHECK(eddy::clock::now() - start == 15ms);
+    }());
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout around an awaiter that becomes ready later", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    manual_event ev;
+    rt.block_on([](manual_event* ev) -> eddy::task<> {
+        auto setter = eddy::spawn([](manual_event* ev) -> eddy::task<> {
+            co_await eddy::sleep(5ms);
+            ev->set();
+        }(ev));
+        auto r = co_await eddy::timeout(10ms, ev->wait());
+        CHECK(r.has_value());
+        co_await setter;
+        manual_event never;
+        auto t = co_await eddy::timeout(10ms, never.wait());
+        CHECK_FALSE(t.has_value());
+        CHECK(never.waiting() == 0); // the cancelled wait withdrew its waker
+    }(&ev));
+}
+
+TEST_CASE("aborting a task inside a timeout withdraws both timers", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    auto h = rt.spawn(eddy::timeout(1h, slow(2h, 1)));
+    rt.block_on(eddy::yield_now());
+    CHECK(eddy::test::active_timers(rt) == 2);
+    h.abort();
+    rt.block_on(eddy::yield_now());
+    CHECK(h.is_finished());
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout around a yielding operation lets other tasks run", "[timeout][coop]") {
+    for (auto builder : {eddy::runtime::builder::current_thread(),
+                         eddy::runtime::builder::multi_thread().worker_threads(2)}) {
+        auto rt = builder.build();
+        int ok = rt.block_on([]() -> eddy::task<int> {
+            int n = 0;
+            for (int i = 0; i < 1000; ++i) {
+                auto r = co_await eddy::timeout(1s, eddy::yield_now());
+                n += r.has_value() ? 1 : 0;
+            }
+            co_return n;
+        }());
+        CHECK(ok == 1000);
+        CHECK(eddy::test::active_timers(rt) == 0);
+    }
+}
+
+TEST_CASE("timeouts racing wakes from other workers", "[timeout][stress]") {
+    auto rt = eddy::runtime::builder::multi_thread().worker_threads(4).build();
+    constexpr int tasks = 100;
+    constexpr int rounds = 20;
+    std::atomic<int> completed{0};
+    std::atomic<int> timed_out{0};
+    rt.block_on([](std::atomic<int>* completed, std::atomic<int>* timed_out) -> eddy::task<> {
+        std::vector<eddy::join_handle<void>> hs;
+        for (int t = 0; t < tasks; ++t) {
+            hs.push_back(eddy::spawn([t, completed, timed_out]() -> eddy::task<> {
+                std::minstd_rand rng(static_cast<unsigned>(t + 7));
+                for (int r = 0; r < rounds; ++r) {
+                    // The operation completes on another task (possibly another worker) at
+                    // about the time the deadline expires.
+                    auto ev = std::make_shared<manual_event>();
+                    auto setter =
+                        eddy::spawn([](std::shared_ptr<manual_event> ev, long us) -> eddy::task<> {
+                            co_await eddy::sleep(std::chrono::microseconds(us));
+                            ev->set();
+                        }(ev, static_cast<long>(rng() % 2000)));
+                    auto res =
+                        co_await eddy::timeout(std::chrono::microseconds(rng() % 2000), ev->wait());
+                    (res.has_value() ? completed : timed_out)->fetch_add(1);
+                    co_await setter;
+                }
+            }));
+        }
+        for (auto& h : hs)
+            co_await h;
+    }(&completed, &timed_out));
+    CHECK(completed.load() + timed_out.load() == tasks * rounds);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
