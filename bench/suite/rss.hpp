@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,9 +33,20 @@ inline long status_kib(const char* field) {
     return value;
 }
 
-/// Runs `measure` (returning a double) in a forked child and returns its value.
-template <class F>
-double in_child_process(F&& measure) {
+/// Resets the process's peak resident set (VmHWM) to its current size (Linux >= 4.0), so a
+/// forked child measures its own peak, not its parent's.
+inline void reset_peak_rss() {
+    if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
+/// Runs `measure` in a forked child and returns its value: a trivially copyable `T` (a double by
+/// default, or a struct of several figures). Throws if the child fails.
+template <class T = double, class F>
+T in_child_process(F&& measure) {
+    static_assert(std::is_trivially_copyable_v<T>);
     int fds[2];
     if (::pipe(fds) != 0)
         throw std::runtime_error("pipe failed");
@@ -43,22 +55,24 @@ double in_child_process(F&& measure) {
         throw std::runtime_error("fork failed");
     if (pid == 0) {
         ::close(fds[0]);
-        double v = -1;
+        bool ok = false;
+        T v{};
         try {
             v = measure();
+            ok = true;
         } catch (...) {
-            v = -1;
         }
-        (void)!::write(fds[1], &v, sizeof v);
+        if (ok)
+            (void)!::write(fds[1], &v, sizeof v);
         ::_exit(0);
     }
     ::close(fds[1]);
-    double v = -1;
+    T v{};
     const ssize_t n = ::read(fds[0], &v, sizeof v);
     ::close(fds[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    if (n != sizeof v || v < 0)
+    if (n != static_cast<ssize_t>(sizeof v))
         throw std::runtime_error("measurement in child process failed");
     return v;
 }
