@@ -7,10 +7,13 @@
 #include <eddy/concepts.hpp>
 #include <eddy/coop.hpp>
 #include <eddy/interval.hpp>
+#include <eddy/join.hpp>
 #include <eddy/join_handle.hpp>
+#include <eddy/join_set.hpp>
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/runtime_metrics.hpp>
+#include <eddy/select.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>

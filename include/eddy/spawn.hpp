@@ -43,6 +43,8 @@ struct join_access {
         EDDY_ASSERT(h.is_finished());
         return h.take_output();
     }
+    /// Marks a finished task's outcome as looked at (no report to the unhandled-exception hook).
+    static void mark_taken(join_handle<T>& h) noexcept { h.taken_ = true; }
 };
 
 inline atomic<std::uint64_t> next_task_id{1};

@@ -91,6 +91,12 @@ public:
         return std::move(*value_);
     }
 
+    /// The value, left in place (the task finished without an exception).
+    const T& peek() const noexcept {
+        EDDY_ASSERT(value_.has_value());
+        return *value_;
+    }
+
 private:
     std::optional<T> value_;
 };

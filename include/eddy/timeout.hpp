@@ -52,7 +52,7 @@ task<result<T>> run_with_timeout(time_source::time_point deadline, task<T> inner
     set->start(0, body.handle());
     timer deadline_timer;
     // The operation first: if it finishes now, no timer is registered at all.
-    if (!set->run_ready()) {
+    if (set->run_ready() == branch_set::none) {
         waker w = set->event_waker(1);
         if (!deadline_timer.arm(deadline, w))
             co_return errc::timed_out;

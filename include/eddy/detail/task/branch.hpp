@@ -17,8 +17,8 @@
 //! parent is never resumed by a branch that lost (the waker contract in eddy/waker.hpp).
 //!
 //! Threads: the combinator side (start, poll, close) runs on the thread polling the parent; wakes
-//! come from anywhere. One atomic word holds a ready bit per branch plus WAITING and CLOSED, so a
-//! wake is one compare-and-swap (at most 62 branches per set).
+//! come from anywhere. Ready bits (one per branch, in 64-bit words) and a control word (WAITING,
+//! CLOSED) are atomics: a wake is one fetch-or, plus a compare-and-swap when the parent waits.
 
 #include <eddy/config.hpp>
 
@@ -37,10 +37,12 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace eddy::detail {
 
@@ -48,6 +50,7 @@ class branch_set;
 
 struct branch final : resumable {
     branch_set* set = nullptr;
+    branch* next_done = nullptr; ///< the finished list (combinator side)
     std::uint32_t index = 0;
     bool fired = false; ///< an event branch was woken (combinator side)
     /// The branch's outermost coroutine (null for an event branch): done() when it finished.
@@ -58,16 +61,13 @@ struct branch final : resumable {
 
 class branch_set {
 public:
-    /// Most branches one set can hold (one state bit each).
-    static constexpr std::size_t max_branches = 62;
-
-    /// A set of `n` branches with one reference (the caller's). Throws `std::length_error` for
-    /// more than `max_branches`.
+    /// A set of `n` branches with one reference (the caller's).
     static branch_set* create(std::size_t n) {
-        if (n > max_branches)
-            throw std::length_error("eddy: too many branches in one combinator");
+        const std::size_t words = (n + 63) / 64;
         void* mem = allocate_frame_memory(bytes_for(n));
-        auto* set = ::new (mem) branch_set(n);
+        auto* set = ::new (mem) branch_set(n, words);
+        for (std::size_t w = 0; w < words; ++w)
+            ::new (&set->words()[w]) atomic<std::uint64_t>(0);
         branch* slots = set->slots();
         for (std::size_t i = 0; i < n; ++i) {
             ::new (&slots[i]) branch();
@@ -90,7 +90,7 @@ public:
         b.top = top;
         b.resume_point = top;
         // ORDERING: relaxed: no waker of this branch exists yet.
-        state_.fetch_or(bit(i), memory_order_relaxed);
+        words()[i / 64].fetch_or(bit(i), memory_order_relaxed);
     }
 
     /// A waker for event branch `i` (a timer, a join slot): it marks the branch fired.
@@ -99,62 +99,81 @@ public:
         return waker(&(*this)[i]);
     }
 
-    /// Runs the ready branches (each at its resume point, inside the parent's poll). Returns true
-    /// when a coroutine branch finished or an event branch fired in this call.
-    bool run_ready() noexcept {
-        // ORDERING: acquire pairs with the wakes' release: what a waker published before waking
-        // is visible to the branch we run.
-        std::uint64_t ready =
-            state_.fetch_and(waiting_bit | closed_bit, memory_order_acquire) & ready_mask;
-        bool progress = false;
+    /// Runs the ready branches (each at its resume point, inside the parent's poll), beginning
+    /// with the first ready one at or after `first` (in circular order). Returns the index of a
+    /// branch that finished (or an event branch that fired) in this call, or `none`. With
+    /// `stop_at_first`, no branch runs after one finished: the rest stay ready (select: two
+    /// branches must not both complete).
+    std::size_t run_ready(std::size_t first = 0, bool stop_at_first = false) noexcept {
+        std::size_t finished = none;
         self_woken_ = false;
-        thread_context& ctx = context();
-        while (ready != 0) {
-            const auto i = static_cast<std::size_t>(std::countr_zero(ready));
-            ready &= ready - 1;
-            branch& b = (*this)[i];
-            if (!b.top) {
-                b.fired = true;
-                progress = true;
-                continue;
+        const std::size_t n_words = words_;
+        const std::size_t first_word = first / 64;
+        for (std::size_t k = 0; k <= n_words; ++k) {
+            // The first word twice: its bits from `first` on, then (at the end) the ones before.
+            const std::size_t w = (first_word + k) % n_words;
+            std::uint64_t mask = ~std::uint64_t{0};
+            if (k == 0) {
+                mask <<= first % 64;
+            } else if (k == n_words) {
+                mask = ~(mask << (first % 64));
+                if (mask == 0)
+                    break;
             }
-            if (b.top.done())
-                continue; // finished earlier: a stale wake
-            resumable* outer = std::exchange(ctx.task, &b);
-            run_trampoline(b.resume_point);
-            ctx.task = outer;
-            if (b.top.done()) {
-                progress = true;
-            } else if (state_.load(memory_order_relaxed) & bit(i)) {
-                self_woken_ = true; // it yielded (or was woken again at once)
+            // ORDERING: acquire pairs with the wakes' fetch_or: what a waker published before
+            // waking is visible to the branch we run.
+            std::uint64_t ready = words()[w].fetch_and(~mask, memory_order_acquire) & mask;
+            while (ready != 0) {
+                const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(ready));
+                ready &= ready - 1;
+                if (run_one(i) && finished == none) {
+                    finished = i;
+                    if (stop_at_first) {
+                        if (ready != 0) // not run: still ready
+                            words()[w].fetch_or(ready, memory_order_relaxed);
+                        return finished;
+                    }
+                }
             }
         }
-        return progress;
+        return finished;
+    }
+
+    static constexpr std::size_t none = SIZE_MAX;
+
+    /// The next branch that finished (or fired) since the last call, in the order they did;
+    /// `none` when there is none.
+    std::size_t pop_done() noexcept {
+        branch* b = done_head_;
+        if (b == nullptr)
+            return none;
+        done_head_ = b->next_done;
+        if (done_head_ == nullptr)
+            done_tail_ = nullptr;
+        b->next_done = nullptr;
+        return b->index;
     }
 
     /// An awaitable for the combinator: runs the ready branches and resumes as soon as one
-    /// finished or fired; otherwise suspends the parent until a branch is woken. A branch that
-    /// woke itself while running (a yield) makes the parent yield too, so `yield_now` inside a
-    /// branch lets the runtime's other tasks run.
+    /// finished or fired (`finished()` says which); otherwise suspends the parent until a branch
+    /// is woken. A branch that woke itself while running (a yield) makes the parent yield too, so
+    /// `yield_now` inside a branch lets the runtime's other tasks run.
     class poll_operation {
     public:
-        explicit poll_operation(branch_set& s) noexcept : set_(s) {}
+        poll_operation(branch_set& s, std::size_t first, bool stop_at_first) noexcept
+            : set_(s), first_(first), stop_at_first_(stop_at_first) {}
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
             for (;;) {
-                if (set_.run_ready())
+                finished_ = set_.run_ready(first_, stop_at_first_);
+                if (finished_ != none)
                     return false;
-                // `parent_` is ours until WAITING is published.
-                set_.parent_ = current_waker(h);
-                std::uint64_t s = set_.state_.load(memory_order_relaxed);
-                while ((s & ready_mask) == 0) {
-                    // ORDERING: release publishes `parent_` to the wake that clears WAITING.
-                    if (set_.state_.compare_exchange_weak(s, s | waiting_bit, memory_order_release,
-                                                          memory_order_relaxed)) {
-                        return true;
-                    }
+                switch (set_.suspend(h)) {
+                case suspend_result::suspended:
+                    return true;
+                case suspend_result::ready:
+                    break;
                 }
-                set_.parent_.reset();
                 // Woken meanwhile: run again, within the cooperative budget.
                 if (set_.self_woken_ || !coop::try_consume()) {
                     coop::yield_current(h);
@@ -162,18 +181,24 @@ public:
                 }
             }
         }
-        void await_resume() const noexcept {}
+        /// The branch that finished or fired, or `none` after a yield.
+        std::size_t await_resume() const noexcept { return finished_; }
 
     private:
         branch_set& set_;
+        std::size_t first_;
+        bool stop_at_first_;
+        std::size_t finished_ = none;
     };
 
-    [[nodiscard]] poll_operation poll() noexcept { return poll_operation(*this); }
+    [[nodiscard]] poll_operation poll(std::size_t first = 0, bool stop_at_first = false) noexcept {
+        return poll_operation(*this, first, stop_at_first);
+    }
 
     /// The combinator is done: later wakes are dropped. Releases the caller's reference.
     void close() noexcept {
-        // ORDERING: acquire pairs with poll's release of `parent_` when we take it back.
-        const std::uint64_t prev = state_.fetch_or(closed_bit, memory_order_acq_rel);
+        // ORDERING: acquire pairs with suspend's release of `parent_` when we take it back.
+        const std::uint64_t prev = control_.fetch_or(closed_bit, memory_order_acq_rel);
         if (prev & waiting_bit) {
             // Closed while suspended (the parent is being cancelled): the waker is still ours.
             parent_.reset();
@@ -182,29 +207,100 @@ public:
     }
 
 private:
-    static constexpr std::uint64_t waiting_bit = std::uint64_t{1} << 62;
-    static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
-    static constexpr std::uint64_t ready_mask = waiting_bit - 1;
-    static constexpr std::uint64_t bit(std::size_t i) noexcept { return std::uint64_t{1} << i; }
+    static constexpr std::uint64_t waiting_bit = 1;
+    static constexpr std::uint64_t closed_bit = 2;
+    static constexpr std::uint64_t bit(std::size_t i) noexcept {
+        return std::uint64_t{1} << (i % 64);
+    }
 
-    explicit branch_set(std::size_t n) noexcept : size_(n) {}
+    enum class suspend_result { suspended, ready };
+
+    branch_set(std::size_t n, std::size_t words) noexcept : size_(n), words_(words) {}
     ~branch_set() = default;
 
-    static std::size_t header_bytes() noexcept {
-        return (sizeof(branch_set) + alignof(branch) - 1) / alignof(branch) * alignof(branch);
+    static std::size_t words_offset() noexcept {
+        return (sizeof(branch_set) + alignof(atomic<std::uint64_t>) - 1) /
+               alignof(atomic<std::uint64_t>) * alignof(atomic<std::uint64_t>);
+    }
+    static std::size_t slots_offset(std::size_t n) noexcept {
+        const std::size_t end = words_offset() + (n + 63) / 64 * sizeof(atomic<std::uint64_t>);
+        return (end + alignof(branch) - 1) / alignof(branch) * alignof(branch);
     }
     static std::size_t bytes_for(std::size_t n) noexcept {
-        return header_bytes() + n * sizeof(branch);
+        return slots_offset(n) + n * sizeof(branch);
+    }
+    atomic<std::uint64_t>* words() noexcept {
+        return std::launder(reinterpret_cast<atomic<std::uint64_t>*>(
+            reinterpret_cast<std::byte*>(this) + words_offset()));
     }
     branch* slots() noexcept {
         return std::launder(
-            reinterpret_cast<branch*>(reinterpret_cast<std::byte*>(this) + header_bytes()));
+            reinterpret_cast<branch*>(reinterpret_cast<std::byte*>(this) + slots_offset(size_)));
     }
 
-    void retain() noexcept {
-        // ORDERING: relaxed, derived from an existing reference.
-        refs_.fetch_add(1, memory_order_relaxed);
+    /// Runs branch `i` once; true when it finished now or is an event that fired (then it joins
+    /// the finished list).
+    bool run_one(std::size_t i) noexcept {
+        branch& b = (*this)[i];
+        if (!b.top) {
+            if (b.fired)
+                return false; // fired before: a stale wake
+            b.fired = true;
+            push_done(b);
+            return true;
+        }
+        if (b.top.done())
+            return false; // finished earlier: a stale wake
+        thread_context& ctx = context();
+        resumable* outer = std::exchange(ctx.task, &b);
+        run_trampoline(b.resume_point);
+        ctx.task = outer;
+        if (b.top.done()) {
+            push_done(b);
+            return true;
+        }
+        if (words()[i / 64].load(memory_order_relaxed) & bit(i))
+            self_woken_ = true; // it yielded (or was woken again at once)
+        return false;
     }
+
+    void push_done(branch& b) noexcept {
+        if (done_tail_ != nullptr) {
+            done_tail_->next_done = &b;
+        } else {
+            done_head_ = &b;
+        }
+        done_tail_ = &b;
+    }
+
+    [[nodiscard]] bool any_ready() noexcept {
+        for (std::size_t w = 0; w < words_; ++w) {
+            // ORDERING: seq_cst, see suspend().
+            if (words()[w].load(memory_order_seq_cst) != 0)
+                return true;
+        }
+        return false;
+    }
+
+    /// Arms the parent's waker and publishes WAITING, unless a branch is ready.
+    suspend_result suspend(std::coroutine_handle<> h) {
+        // `parent_` is ours until WAITING is published.
+        parent_ = current_waker(h);
+        // ORDERING: seq_cst on WAITING and on the ready words, on both sides (a wake sets its bit,
+        // then reads WAITING): either the wake sees WAITING and wakes us, or we see its bit.
+        // release publishes `parent_` to the wake that clears WAITING.
+        control_.fetch_or(waiting_bit, memory_order_seq_cst);
+        if (!any_ready())
+            return suspend_result::suspended;
+        std::uint64_t c = waiting_bit;
+        if (!control_.compare_exchange_strong(c, 0, memory_order_acq_rel, memory_order_relaxed)) {
+            // A wake cleared WAITING first and is waking the parent: let it.
+            return suspend_result::suspended;
+        }
+        parent_.reset();
+        return suspend_result::ready;
+    }
+
     void release() noexcept {
         // ORDERING: acq_rel so the freeing thread sees every other owner's last use.
         if (refs_.fetch_sub(1, memory_order_acq_rel) == 1) {
@@ -212,30 +308,32 @@ private:
             branch* s = slots();
             for (std::size_t i = 0; i < size_; ++i)
                 s[i].~branch();
+            for (std::size_t w = 0; w < words_; ++w)
+                words()[w].~atomic<std::uint64_t>();
             this->~branch_set();
             deallocate_frame_memory(static_cast<void*>(this), bytes);
         }
     }
+    void retain() noexcept {
+        // ORDERING: relaxed, derived from an existing reference.
+        refs_.fetch_add(1, memory_order_relaxed);
+    }
 
     static void wake(branch& b) noexcept {
         branch_set& s = *b.set;
-        std::uint64_t cur = s.state_.load(memory_order_relaxed);
-        for (;;) {
-            if (cur & closed_bit)
+        const std::size_t i = b.index;
+        // ORDERING: seq_cst, see suspend(); it also releases what the waker did before waking.
+        if (s.words()[i / 64].fetch_or(bit(i), memory_order_seq_cst) & bit(i))
+            return; // already ready: whoever set it took care of the parent
+        std::uint64_t c = s.control_.load(memory_order_seq_cst);
+        while ((c & waiting_bit) && !(c & closed_bit)) {
+            // ORDERING: acquire takes `parent_` from the poller.
+            if (s.control_.compare_exchange_weak(c, c & ~waiting_bit, memory_order_acq_rel,
+                                                 memory_order_relaxed)) {
+                // We cleared WAITING: the parent's waker is ours to wake (once per suspension).
+                std::exchange(s.parent_, waker()).wake();
                 return;
-            const std::uint64_t next = (cur | bit(b.index)) & ~waiting_bit;
-            if (next == cur)
-                return; // already queued, and the parent is not waiting
-            // ORDERING: release publishes what the waker did before waking to run_ready;
-            // acquire takes `parent_` from the poller when we clear WAITING.
-            if (s.state_.compare_exchange_weak(cur, next, memory_order_acq_rel,
-                                               memory_order_relaxed)) {
-                break;
             }
-        }
-        if (cur & waiting_bit) {
-            // We cleared WAITING: the parent's waker is ours to wake (once per suspension).
-            std::exchange(s.parent_, waker()).wake();
         }
     }
 
@@ -253,13 +351,16 @@ private:
         return &table;
     }
 
-    /// Ready bits (one per branch), WAITING (the parent is suspended in poll() and `parent_` is
-    /// armed) and CLOSED.
-    atomic<std::uint64_t> state_{0};
+    /// WAITING (the parent is suspended in poll() and `parent_` is armed) and CLOSED. The ready
+    /// bits (one per branch) are in the words that follow the object.
+    atomic<std::uint64_t> control_{0};
     waker parent_;
-    bool self_woken_ = false; ///< poller only
+    bool self_woken_ = false;     ///< poller only
+    branch* done_head_ = nullptr; ///< the finished list (poller only)
+    branch* done_tail_ = nullptr;
     atomic<std::size_t> refs_{1};
     const std::size_t size_;
+    const std::size_t words_;
 };
 
 /// A task run as a branch: owns its frame (destroyed with it, at whatever point it is suspended)
@@ -279,9 +380,24 @@ public:
 
     [[nodiscard]] std::coroutine_handle<> handle() const noexcept { return handle_; }
     [[nodiscard]] bool done() const noexcept { return handle_.done(); }
+    /// Finished by throwing.
+    [[nodiscard]] bool failed() const noexcept {
+        return handle_.done() && handle_.promise().exception() != nullptr;
+    }
+
+    using value_type = T;
 
     /// The output (rethrows the branch's exception). Once, after done().
     T take() { return handle_.promise().take(); }
+
+    /// The output, left in place (not after an exception). After done().
+    template <class U = T>
+    requires(!std::is_void_v<U>) const U& peek() const {
+        return handle_.promise().peek();
+    }
+
+    /// Rethrows the exception the branch finished with. After failed().
+    [[noreturn]] void rethrow() const { std::rethrow_exception(handle_.promise().exception()); }
 
     /// Destroys the frame now (cancellation at its suspension point).
     void destroy() noexcept {
@@ -322,6 +438,31 @@ auto make_branch_task(S& stored) {
         return forward_await<S>(static_cast<S&&>(stored));
     } else {
         return into_task(std::move(stored));
+    }
+}
+
+/// A task for an awaitable handed straight to a combinator (see `stored_awaitable_t`): a movable
+/// temporary moves into the task, anything else is awaited where it is.
+template <class A>
+auto to_branch_task(A&& aw) {
+    if constexpr (std::is_reference_v<stored_awaitable_t<A>>) {
+        return forward_await<A&&>(std::forward<A>(aw));
+    } else {
+        return into_task(std::forward<A>(aw));
+    }
+}
+
+/// What a branch of type T contributes to a combinator's result (`void` becomes monostate).
+template <class T>
+using value_or_monostate_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+value_or_monostate_t<T> take_value(branch_task<T>& b) {
+    if constexpr (std::is_void_v<T>) {
+        b.take();
+        return {};
+    } else {
+        return b.take();
     }
 }
 
