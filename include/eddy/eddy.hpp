@@ -17,6 +17,12 @@
 #include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>
+#include <eddy/sync/barrier.hpp>
+#include <eddy/sync/cancellation_token.hpp>
+#include <eddy/sync/mutex.hpp>
+#include <eddy/sync/notify.hpp>
+#include <eddy/sync/rw_lock.hpp>
+#include <eddy/sync/semaphore.hpp>
 #include <eddy/task.hpp>
 #include <eddy/time.hpp>
 #include <eddy/timeout.hpp>
