@@ -18,11 +18,15 @@
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>
 #include <eddy/sync/barrier.hpp>
+#include <eddy/sync/broadcast.hpp>
 #include <eddy/sync/cancellation_token.hpp>
+#include <eddy/sync/mpsc.hpp>
 #include <eddy/sync/mutex.hpp>
 #include <eddy/sync/notify.hpp>
+#include <eddy/sync/oneshot.hpp>
 #include <eddy/sync/rw_lock.hpp>
 #include <eddy/sync/semaphore.hpp>
+#include <eddy/sync/watch.hpp>
 #include <eddy/task.hpp>
 #include <eddy/time.hpp>
 #include <eddy/timeout.hpp>

@@ -52,7 +52,8 @@ struct branch final : resumable {
     branch_set* set = nullptr;
     branch* next_done = nullptr; ///< the finished list (combinator side)
     std::uint32_t index = 0;
-    bool fired = false; ///< an event branch was woken (combinator side)
+    std::uint32_t polls = 0; ///< times the branch was run (combinator side)
+    bool fired = false;      ///< an event branch was woken (combinator side)
     /// The branch's outermost coroutine (null for an event branch): done() when it finished.
     std::coroutine_handle<> top{};
 
@@ -195,6 +196,22 @@ public:
         return poll_operation(*this, first, stop_at_first);
     }
 
+    /// An awaitable that resumes once some branch is ready, without running any.
+    class wait_operation {
+    public:
+        explicit wait_operation(branch_set& s) noexcept : set_(s) {}
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            return set_.suspend(h) == suspend_result::suspended;
+        }
+        void await_resume() const noexcept {}
+
+    private:
+        branch_set& set_;
+    };
+
+    [[nodiscard]] wait_operation wait() noexcept { return wait_operation(*this); }
+
     /// The combinator is done: later wakes are dropped. Releases the caller's reference.
     void close() noexcept {
         // ORDERING: acquire pairs with suspend's release of `parent_` when we take it back.
@@ -252,6 +269,7 @@ private:
         if (b.top.done())
             return false; // finished earlier: a stale wake
         thread_context& ctx = context();
+        ++b.polls;
         resumable* outer = std::exchange(ctx.task, &b);
         run_trampoline(b.resume_point);
         ctx.task = outer;
@@ -392,9 +410,7 @@ public:
 
     /// The output, left in place (not after an exception). After done().
     template <class U = T>
-    requires(!std::is_void_v<U>) const U& peek() const {
-        return handle_.promise().peek();
-    }
+    requires(!std::is_void_v<U>) const U& peek() const { return handle_.promise().peek(); }
 
     /// Rethrows the exception the branch finished with. After failed().
     [[noreturn]] void rethrow() const { std::rethrow_exception(handle_.promise().exception()); }

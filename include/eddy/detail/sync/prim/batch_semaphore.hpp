@@ -33,8 +33,9 @@
 #include <eddy/detail/context.hpp>
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/atomic.hpp>
-#include <eddy/detail/sync/wake_list.hpp>
+#include <eddy/detail/sync/blocking.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/task/thread_waker.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -54,17 +55,6 @@ enum class acquire_status : unsigned char {
     no_permits, ///< not enough free permits (non-blocking attempts only)
     closed,     ///< the semaphore is closed
 };
-
-/// Throws the `std::logic_error` of a blocking call made from a runtime thread, where blocking
-/// would stall every task of that thread.
-inline void check_blocking_allowed(const char* caller) {
-    if (context().sched != nullptr) {
-        throw std::logic_error(std::string(caller) +
-                               " was called from a thread that runs an eddy runtime's tasks; "
-                               "blocking there would stall the runtime: co_await the async "
-                               "version instead");
-    }
-}
 
 class batch_semaphore {
 public:
