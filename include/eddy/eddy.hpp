@@ -28,6 +28,7 @@
 #include <eddy/sync/semaphore.hpp>
 #include <eddy/sync/watch.hpp>
 #include <eddy/task.hpp>
+#include <eddy/task_local.hpp>
 #include <eddy/time.hpp>
 #include <eddy/timeout.hpp>
 #include <eddy/waker.hpp>

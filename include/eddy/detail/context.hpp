@@ -22,6 +22,7 @@ class scheduler;
 class runtime_core;
 class blocking_pool;
 struct resumable;
+struct local_binding;
 
 struct thread_context {
     scheduler* sched = nullptr;        ///< the scheduler whose queues this thread owns, if any
@@ -32,6 +33,14 @@ struct thread_context {
     bool in_trampoline = false;
     std::uint32_t budget = UINT32_MAX; ///< cooperative budget of the current poll (see coop.hpp)
     std::uint32_t worker_index = 0;    ///< picks this thread's shard of per-worker structures
+    local_binding* locals = nullptr;   ///< task-local values of the code running now
+};
+
+/// One `task_local` value in scope: a key, the value, and the binding it shadows.
+struct local_binding {
+    const void* key = nullptr;
+    void* value = nullptr;
+    local_binding* outer = nullptr;
 };
 
 inline thread_local thread_context tls_context;

@@ -212,6 +212,9 @@ public:
 
     [[nodiscard]] wait_operation wait() noexcept { return wait_operation(*this); }
 
+    /// Makes `b` visible (through `context().locals`) to the branches whenever they run.
+    void bind_local(local_binding* b) noexcept { binding_ = b; }
+
     /// The combinator is done: later wakes are dropped. Releases the caller's reference.
     void close() noexcept {
         // ORDERING: acquire pairs with suspend's release of `parent_` when we take it back.
@@ -271,7 +274,13 @@ private:
         thread_context& ctx = context();
         ++b.polls;
         resumable* outer = std::exchange(ctx.task, &b);
+        local_binding* outer_locals = ctx.locals;
+        if (binding_ != nullptr) {
+            binding_->outer = outer_locals;
+            ctx.locals = binding_;
+        }
         run_trampoline(b.resume_point);
+        ctx.locals = outer_locals;
         ctx.task = outer;
         if (b.top.done()) {
             push_done(b);
@@ -373,8 +382,9 @@ private:
     /// bits (one per branch) are in the words that follow the object.
     atomic<std::uint64_t> control_{0};
     waker parent_;
-    bool self_woken_ = false;     ///< poller only
-    branch* done_head_ = nullptr; ///< the finished list (poller only)
+    bool self_woken_ = false;          ///< poller only
+    branch* done_head_ = nullptr;      ///< the finished list (poller only)
+    local_binding* binding_ = nullptr; ///< a task_local scope's value, while branches run
     branch* done_tail_ = nullptr;
     atomic<std::size_t> refs_{1};
     const std::size_t size_;
