@@ -1,4 +1,6 @@
+#include <eddy/clock.hpp>
 #include <eddy/runtime.hpp>
+#include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>
 #include <eddy/sync/mpsc.hpp>
@@ -10,11 +12,15 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "support/manual_event.hpp"
 #include "support/threads.hpp"
+#include "support/time.hpp"
+
+using namespace std::chrono_literals;
 
 using eddy::test::atomic_drop_counter;
 
@@ -736,4 +742,44 @@ TEST_CASE("mpsc: a message may hold the channel's last sender", "[mpsc]") {
         CHECK(rx.try_recv().has_value()); // the received message dies here: last sender gone
         CHECK(rx.try_recv().error() == eddy::errc::closed);
     }
+}
+
+TEST_CASE("mpsc send_timeout hands the value back when no slot frees in time", "[mpsc]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto [tx, rx] = eddy::mpsc::channel<std::string>(1);
+        auto first = co_await tx.send_timeout("a", 10ms);
+        CHECK(first.has_value());
+        const eddy::instant start = eddy::clock::now();
+        auto second = co_await tx.send_timeout("b", 10ms); // full: nobody receives
+        REQUIRE_FALSE(second.has_value());
+        CHECK(second.error() == eddy::errc::timed_out);
+        CHECK(second.rejected() == "b");
+        CHECK(eddy::clock::now() - start == 10ms);
+        // A receiver frees the slot in time: the send goes through.
+        auto drain = eddy::spawn([](eddy::mpsc::receiver<std::string> rx) -> eddy::task<int> {
+            int n = 0;
+            co_await eddy::sleep(5ms);
+            while (auto m = co_await rx.recv())
+                ++n;
+            co_return n;
+        }(std::move(rx)));
+        auto third = co_await tx.send_timeout("c", 10ms);
+        CHECK(third.has_value());
+        tx = {};
+        const int received = co_await drain;
+        CHECK(received == 2);
+    }());
+}
+
+TEST_CASE("mpsc send_timeout on a closed channel", "[mpsc]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto [tx, rx] = eddy::mpsc::channel<int>(1);
+        rx.close();
+        auto r = co_await tx.send_timeout(7, 10ms);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error() == eddy::errc::closed);
+        CHECK(r.rejected() == 7);
+    }());
 }

@@ -32,6 +32,8 @@
 #include <eddy/config.hpp>
 
 #include <eddy/result.hpp>
+#include <eddy/task.hpp>
+#include <eddy/timeout.hpp>
 #include <eddy/waker.hpp>
 
 #include <eddy/detail/coop.hpp>
@@ -41,6 +43,7 @@
 #include <eddy/detail/sync/wake_list.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <mutex>
@@ -365,6 +368,20 @@ public:
 
     /// See `reserve_operation`.
     reserve_operation reserve() { return reserve_operation(detail::checked(c_, "reserve")); }
+
+    /// `co_await tx.send_timeout(v, d)`: `send`, giving up after `d` with `errc::timed_out` and
+    /// the value handed back (`rejected()`). Cancel-safe like `send`: it waits for a slot with
+    /// `reserve` (a slot granted too late passes to the next sender) and only then moves `v` in.
+    template <class Rep, class Period>
+    task<send_result<T>> send_timeout(T v, std::chrono::duration<Rep, Period> d) {
+        auto r = co_await eddy::timeout(d, reserve());
+        if (!r)
+            co_return send_result<T>(errc::timed_out, std::move(v));
+        if (!*r)
+            co_return send_result<T>(errc::closed, std::move(v));
+        (**r).send(std::move(v));
+        co_return send_result<T>();
+    }
 
     /// A permit without waiting: `errc::full` or `errc::closed`.
     result<permit<T>> try_reserve() {
