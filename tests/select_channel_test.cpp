@@ -111,17 +111,21 @@ TEST_CASE("channel and lock operations cancel cleanly at every suspension point"
             }
         }(tx));
         auto rx_ptr = std::make_shared<eddy::mpsc::receiver<int>>(std::move(rx));
-        auto points = co_await eddy::testing::cancel_at_every_suspension([rx_ptr] {
+        // Named, not a temporary: GCC 12 destroys a temporary with a destructor (here, the
+        // captured shared_ptr) twice when it appears inside a co_await expression.
+        auto receive_three = [rx_ptr] {
             return [](std::shared_ptr<eddy::mpsc::receiver<int>> rx) -> eddy::task<> {
                 for (int k = 0; k < 3; ++k)
                     (void)co_await rx->recv();
             }(rx_ptr);
-        });
+        };
+        auto points = co_await eddy::testing::cancel_at_every_suspension(receive_three);
         CHECK(points >= 1);
-        auto send_points = co_await eddy::testing::cancel_at_every_suspension([tx] {
+        auto send_one = [tx] {
             return
                 [](eddy::mpsc::sender<int> tx) -> eddy::task<> { (void)co_await tx.send(-1); }(tx);
-        });
+        };
+        auto send_points = co_await eddy::testing::cancel_at_every_suspension(send_one);
         CHECK(send_points < 100'000); // every run ended, cancelled or complete
         producer.abort();
     }());

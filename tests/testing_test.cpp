@@ -87,13 +87,16 @@ TEST_CASE("a mutex lock cancelled at each suspension point leaves the mutex usab
                 co_await eddy::sleep(3ms);
             }
         });
-        auto points = co_await eddy::testing::cancel_at_every_suspension([m] {
+        // Named, not a temporary: GCC 12 destroys a temporary with a destructor (here, the
+        // captured shared_ptr) twice when it appears inside a co_await expression.
+        auto lock_and_bump = [m] {
             return [](std::shared_ptr<eddy::mutex<int>> m) -> eddy::task<> {
                 auto g = co_await m->lock();
                 ++*g;
                 co_await eddy::sleep(1ms);
             }(m);
-        });
+        };
+        auto points = co_await eddy::testing::cancel_at_every_suspension(lock_and_bump);
         CHECK(points >= 1);
         co_await holder;
         auto g = m->try_lock();
