@@ -36,6 +36,7 @@
 
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/blocking.hpp>
+#include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/mpsc_chan.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
@@ -77,6 +78,57 @@ mpsc_chan<T>* checked(mpsc_chan<T>* c, const char* what) {
                                " on an empty (moved-from) handle");
     return c;
 }
+
+/// A sender's share (both sender kinds): one of the senders that keep the channel open.
+template <class T>
+struct sender_ops {
+    static void copy(mpsc_chan<T>* c) noexcept { c->add_sender(); }
+    static void drop(mpsc_chan<T>* c) noexcept { c->drop_sender(); }
+};
+template <class T>
+using sender_handle = eddy::detail::channel::handle<mpsc_chan<T>, sender_ops<T>>;
+
+/// Uses (`value` != nullptr) or returns a reserved slot and gives up the permit's share.
+template <class T>
+void finish_permit(mpsc_chan<T>* c, std::optional<T>* value) noexcept {
+    waker sw;
+    waker rx;
+    {
+        std::lock_guard g(c->lock);
+        c->finish_permit_locked(value, sw, rx);
+    }
+    sw.wake();
+    rx.wake();
+    c->release();
+}
+
+/// A permit's share: an unused permit returns its slot.
+template <class T>
+struct permit_ops {
+    static void drop(mpsc_chan<T>* c) noexcept { finish_permit<T>(c, nullptr); }
+};
+
+/// The receiver's share. Dropping it closes the channel and destroys the buffered messages.
+template <class T>
+struct receiver_ops {
+    static void drop(mpsc_chan<T>* c) noexcept {
+        eddy::detail::channel::ring<T> doomed;
+        {
+            eddy::detail::wake_list wakes;
+            {
+                std::lock_guard g(c->lock);
+                // Only the spill of more than eight wakers can throw; a failed allocation here
+                // leaves no sane way on.
+                c->close_rx_locked(wakes);
+                c->rx_dropped = true;
+                doomed = std::move(c->queue);
+            }
+        }
+        doomed.clear(); // the messages' destructors run outside the lock
+        c->rx_local.clear();
+        c->release();
+    }
+};
 
 /// `closed()` of both sender kinds: completes once the receiver is closed or dropped.
 template <class T>
@@ -135,49 +187,28 @@ template <class T>
 class [[nodiscard]] permit {
 public:
     permit() noexcept = default;
-    permit(permit&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    permit& operator=(permit&& other) noexcept {
-        if (this != &other) {
-            finish(nullptr);
-            c_ = std::exchange(other.c_, nullptr);
-        }
-        return *this;
-    }
+    permit(permit&&) noexcept = default;
+    permit& operator=(permit&&) noexcept = default;
     permit(const permit&) = delete;
     permit& operator=(const permit&) = delete;
-    ~permit() { finish(nullptr); }
+    ~permit() = default;
 
     /// Sends `v` into the reserved slot and consumes the permit. If the receiver was dropped
     /// meanwhile, `v` is destroyed (as it would have been in the buffer).
     void send(T v) {
-        detail::checked(c_, "permit::send");
+        detail::checked(h_.get(), "permit::send");
         std::optional<T> value(std::move(v));
-        finish(&value);
+        detail::finish_permit(h_.release(), &value);
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class>
     friend class sender;
-    explicit permit(detail::mpsc_chan<T>* c) noexcept : c_(c) { c_->retain(); }
+    explicit permit(detail::mpsc_chan<T>* c) noexcept : h_(c) { c->retain(); }
 
-    void finish(std::optional<T>* value) noexcept {
-        detail::mpsc_chan<T>* c = std::exchange(c_, nullptr);
-        if (c == nullptr)
-            return;
-        waker sw;
-        waker rx;
-        {
-            std::lock_guard g(c->lock);
-            c->finish_permit_locked(value, sw, rx);
-        }
-        sw.wake();
-        rx.wake();
-        c->release();
-    }
-
-    detail::mpsc_chan<T>* c_ = nullptr;
+    eddy::detail::channel::handle<detail::mpsc_chan<T>, detail::permit_ops<T>> h_;
 };
 
 /// The sending half of a bounded channel. Copyable; see the header comment.
@@ -187,19 +218,11 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(const sender& other) noexcept : c_(other.c_) {
-        if (c_ != nullptr)
-            c_->add_sender();
-    }
-    sender(sender&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    sender& operator=(sender other) noexcept {
-        std::swap(c_, other.c_);
-        return *this;
-    }
-    ~sender() {
-        if (c_ != nullptr)
-            c_->drop_sender();
-    }
+    sender(const sender&) noexcept = default;
+    sender(sender&&) noexcept = default;
+    sender& operator=(const sender&) noexcept = default;
+    sender& operator=(sender&&) noexcept = default;
+    ~sender() = default;
 
     /// Another sender for the same channel.
     [[nodiscard]] sender clone() const { return sender(*this); }
@@ -344,12 +367,14 @@ public:
     };
 
     /// See `send_operation`.
-    send_operation send(T v) { return send_operation(detail::checked(c_, "send"), std::move(v)); }
+    send_operation send(T v) {
+        return send_operation(detail::checked(h_.get(), "send"), std::move(v));
+    }
 
     /// Sends without waiting: `errc::full` (no free slot, or senders already waiting) or
     /// `errc::closed`, the value handed back in both cases.
     send_result<T> try_send(T v) {
-        chan* c = detail::checked(c_, "try_send");
+        chan* c = detail::checked(h_.get(), "try_send");
         std::optional<T> value(std::move(v));
         waker rx;
         detail::send_status s;
@@ -364,11 +389,11 @@ public:
     }
 
     /// See `reserve_operation`.
-    reserve_operation reserve() { return reserve_operation(detail::checked(c_, "reserve")); }
+    reserve_operation reserve() { return reserve_operation(detail::checked(h_.get(), "reserve")); }
 
     /// A permit without waiting: `errc::full` or `errc::closed`.
     result<permit<T>> try_reserve() {
-        chan* c = detail::checked(c_, "try_reserve");
+        chan* c = detail::checked(h_.get(), "try_reserve");
         {
             std::lock_guard g(c->lock);
             if (c->rx_closed.load(eddy::detail::memory_order_relaxed))
@@ -383,7 +408,7 @@ public:
     /// Like `send`, for a plain thread outside the runtime: parks the thread while the channel is
     /// full. Throws `std::logic_error` on a thread that runs a runtime's tasks.
     send_result<T> blocking_send(T v) {
-        chan* c = detail::checked(c_, "blocking_send");
+        chan* c = detail::checked(h_.get(), "blocking_send");
         eddy::detail::check_blocking_allowed("eddy::mpsc::sender::blocking_send");
         eddy::detail::blocking_waiter bw;
         std::optional<T> value(std::move(v));
@@ -416,38 +441,39 @@ public:
 
     /// Completes once the receiver is closed or dropped. Cancel-safe (nothing to lose).
     [[nodiscard]] detail::closed_operation<T> closed() const {
-        return detail::closed_operation<T>(detail::checked(c_, "closed"));
+        return detail::closed_operation<T>(detail::checked(h_.get(), "closed"));
     }
 
     /// True once the receiver is closed or dropped.
     [[nodiscard]] bool is_closed() const {
         // ORDERING: acquire pairs with the release in close_rx_locked.
-        return detail::checked(c_, "is_closed")->rx_closed.load(eddy::detail::memory_order_acquire);
+        return detail::checked(h_.get(), "is_closed")
+            ->rx_closed.load(eddy::detail::memory_order_acquire);
     }
 
     /// Whether both senders feed the same channel.
-    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return c_ == other.c_; }
+    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return h_ == other.h_; }
 
     /// The channel's capacity.
     [[nodiscard]] std::size_t max_capacity() const {
-        return detail::checked(c_, "max_capacity")->capacity;
+        return detail::checked(h_.get(), "max_capacity")->capacity;
     }
 
     /// Slots free right now (a snapshot).
     [[nodiscard]] std::size_t capacity() const {
-        chan* c = detail::checked(c_, "capacity");
+        chan* c = detail::checked(h_.get(), "capacity");
         std::lock_guard g(c->lock);
         return c->free_permits;
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit sender(chan* c) noexcept : c_(c) {}
+    explicit sender(chan* c) noexcept : h_(c) {}
 
-    chan* c_ = nullptr;
+    detail::sender_handle<T> h_;
 };
 
 /// The sending half of an unbounded channel: `send` never waits. Copyable.
@@ -457,19 +483,11 @@ class unbounded_sender {
 
 public:
     unbounded_sender() noexcept = default;
-    unbounded_sender(const unbounded_sender& other) noexcept : c_(other.c_) {
-        if (c_ != nullptr)
-            c_->add_sender();
-    }
-    unbounded_sender(unbounded_sender&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    unbounded_sender& operator=(unbounded_sender other) noexcept {
-        std::swap(c_, other.c_);
-        return *this;
-    }
-    ~unbounded_sender() {
-        if (c_ != nullptr)
-            c_->drop_sender();
-    }
+    unbounded_sender(const unbounded_sender&) noexcept = default;
+    unbounded_sender(unbounded_sender&&) noexcept = default;
+    unbounded_sender& operator=(const unbounded_sender&) noexcept = default;
+    unbounded_sender& operator=(unbounded_sender&&) noexcept = default;
+    ~unbounded_sender() = default;
 
     [[nodiscard]] unbounded_sender clone() const { return unbounded_sender(*this); }
 
@@ -477,7 +495,7 @@ public:
     /// value handed back when the receiver is closed or dropped. Throws `std::bad_alloc` if the
     /// buffer cannot grow (the value is then destroyed).
     send_result<T> send(T v) {
-        chan* c = detail::checked(c_, "send");
+        chan* c = detail::checked(h_.get(), "send");
         waker rx;
         {
             std::lock_guard g(c->lock);
@@ -492,26 +510,27 @@ public:
 
     /// Completes once the receiver is closed or dropped. Cancel-safe (nothing to lose).
     [[nodiscard]] detail::closed_operation<T> closed() const {
-        return detail::closed_operation<T>(detail::checked(c_, "closed"));
+        return detail::closed_operation<T>(detail::checked(h_.get(), "closed"));
     }
 
     /// True once the receiver is closed or dropped.
     [[nodiscard]] bool is_closed() const {
-        return detail::checked(c_, "is_closed")->rx_closed.load(eddy::detail::memory_order_acquire);
+        return detail::checked(h_.get(), "is_closed")
+            ->rx_closed.load(eddy::detail::memory_order_acquire);
     }
 
     [[nodiscard]] bool same_channel(const unbounded_sender& other) const noexcept {
-        return c_ == other.c_;
+        return h_ == other.h_;
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<unbounded_sender<U>, receiver<U>> unbounded_channel();
-    explicit unbounded_sender(chan* c) noexcept : c_(c) {}
+    explicit unbounded_sender(chan* c) noexcept : h_(c) {}
 
-    chan* c_ = nullptr;
+    detail::sender_handle<T> h_;
 };
 
 /// The receiving half (of a bounded or an unbounded channel). Move-only; one user at a time.
@@ -528,17 +547,11 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    receiver& operator=(receiver&& other) noexcept {
-        if (this != &other) {
-            drop();
-            c_ = std::exchange(other.c_, nullptr);
-        }
-        return *this;
-    }
+    receiver(receiver&&) noexcept = default;
+    receiver& operator=(receiver&&) noexcept = default;
     receiver(const receiver&) = delete;
     receiver& operator=(const receiver&) = delete;
-    ~receiver() { drop(); }
+    ~receiver() = default;
 
     /// `co_await rx.recv()`: the oldest message, or `std::nullopt` once the channel is closed
     /// and drained. Suspends while empty; resumes on a worker of this task's runtime, woken by
@@ -714,17 +727,17 @@ public:
     };
 
     /// See `recv_operation`.
-    recv_operation recv() { return recv_operation(detail::checked(c_, "recv")); }
+    recv_operation recv() { return recv_operation(detail::checked(h_.get(), "recv")); }
 
     /// See `recv_many_operation`.
     recv_many_operation recv_many(std::vector<T>& buf, std::size_t limit) {
-        return recv_many_operation(detail::checked(c_, "recv_many"), buf, limit);
+        return recv_many_operation(detail::checked(h_.get(), "recv_many"), buf, limit);
     }
 
     /// A message without waiting: `errc::empty` when none is buffered but the channel is open,
     /// `errc::closed` when closed and drained.
     result<T> try_recv() {
-        chan* c = detail::checked(c_, "try_recv");
+        chan* c = detail::checked(h_.get(), "try_recv");
         std::optional<T> out;
         if (c->pop_local(out))
             return std::move(*out);
@@ -742,7 +755,7 @@ public:
     /// Like `recv`, for a plain thread outside the runtime: parks the thread while the channel
     /// is empty. Throws `std::logic_error` on a thread that runs a runtime's tasks.
     std::optional<T> blocking_recv() {
-        chan* c = detail::checked(c_, "blocking_recv");
+        chan* c = detail::checked(h_.get(), "blocking_recv");
         eddy::detail::check_blocking_allowed("eddy::mpsc::receiver::blocking_recv");
         eddy::detail::blocking_waiter bw;
         for (;;) {
@@ -775,7 +788,7 @@ public:
     /// ones included) while keeping the buffered messages receivable. Reserved permits may still
     /// send. Idempotent.
     void close() {
-        chan* c = detail::checked(c_, "close");
+        chan* c = detail::checked(h_.get(), "close");
         eddy::detail::wake_list wakes;
         std::lock_guard g(c->lock);
         c->close_rx_locked(wakes);
@@ -783,42 +796,21 @@ public:
 
     /// Messages buffered right now (a snapshot).
     [[nodiscard]] std::size_t size() const {
-        chan* c = detail::checked(c_, "size");
+        chan* c = detail::checked(h_.get(), "size");
         std::lock_guard g(c->lock);
         return c->rx_local.size() + c->queue.size();
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
     template <class U>
     friend std::pair<unbounded_sender<U>, receiver<U>> unbounded_channel();
-    explicit receiver(chan* c) noexcept : c_(c) {}
+    explicit receiver(chan* c) noexcept : h_(c) {}
 
-    void drop() noexcept {
-        chan* c = std::exchange(c_, nullptr);
-        if (c == nullptr)
-            return;
-        eddy::detail::channel::ring<T> doomed;
-        {
-            eddy::detail::wake_list wakes;
-            {
-                std::lock_guard g(c->lock);
-                // Only the spill of more than eight wakers can throw; a failed allocation here
-                // leaves no sane way on.
-                c->close_rx_locked(wakes);
-                c->rx_dropped = true;
-                doomed = std::move(c->queue);
-            }
-        }
-        doomed.clear(); // the messages' destructors run outside the lock
-        c->rx_local.clear();
-        c->release();
-    }
-
-    chan* c_ = nullptr;
+    eddy::detail::channel::handle<chan, detail::receiver_ops<T>> h_;
 };
 
 /// A bounded channel of `capacity` (>= 1) slots. Throws `std::invalid_argument` for 0.
