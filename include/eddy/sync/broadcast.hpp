@@ -30,6 +30,7 @@
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/blocking.hpp>
 #include <eddy/detail/sync/channel/handle.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -249,6 +250,7 @@ private:
 template <class T>
 class receiver {
     using shared = detail::shared<T>;
+    using mode = eddy::detail::wait_mode;
 
 public:
     receiver() noexcept = default;
@@ -266,17 +268,13 @@ public:
     public:
         explicit recv_operation(receiver* rx) noexcept : rx_(rx) {}
         recv_operation(recv_operation&& other) noexcept : rx_(other.rx_) {
-            EDDY_ASSERT(!other.registered_);
+            EDDY_ASSERT(other.mode_ == mode::idle);
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(rx_->h_.get()->lock);
-                if (node_.linked()) {
-                    rx_->h_.get()->waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
+            if (mode_ == mode::waiting) {
+                shared* s = rx_->h_.get();
+                eddy::detail::withdraw(s->lock, s->waiters, node_);
             }
         }
 
@@ -289,7 +287,7 @@ public:
                 if (!s->ready_locked(rx_->next_)) {
                     node_.w = current_waker(h);
                     s->waiters.push_back(&node_);
-                    registered_ = true;
+                    mode_ = mode::waiting;
                     return true;
                 }
                 if (eddy::detail::coop::try_consume()) {
@@ -297,14 +295,14 @@ public:
                     return false;
                 }
             }
-            yielded_ = true;
+            mode_ = mode::yielded;
             eddy::detail::coop::yield_current(h);
             return true;
         }
 
         recv_result<T> await_resume() {
-            if (registered_ || yielded_) {
-                registered_ = yielded_ = false;
+            if (mode_ != mode::idle) {
+                mode_ = mode::idle;
                 std::lock_guard g(rx_->h_.get()->lock);
                 EDDY_ASSERT(rx_->h_.get()->ready_locked(rx_->next_));
                 out_.emplace(rx_->h_.get()->recv_locked(&rx_->next_));
@@ -316,8 +314,7 @@ public:
         receiver* rx_;
         detail::waiter node_;
         std::optional<recv_result<T>> out_;
-        bool registered_ = false;
-        bool yielded_ = false;
+        mode mode_ = mode::idle;
     };
 
     /// See `recv_operation`.

@@ -39,6 +39,7 @@
 #include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/mpsc_chan.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 
 #include <algorithm>
@@ -140,14 +141,8 @@ public:
     }
     closed_operation& operator=(closed_operation&&) = delete;
     ~closed_operation() {
-        if (registered_) {
-            waker w;
-            std::lock_guard g(c_->lock);
-            if (node_.linked()) {
-                c_->closed_waiters.remove(&node_);
-                w = std::move(node_.w);
-            }
-        }
+        if (registered_)
+            eddy::detail::withdraw(c_->lock, c_->closed_waiters, node_);
     }
 
     [[nodiscard]] bool await_ready() const noexcept {
@@ -165,10 +160,7 @@ public:
                 return true;
             }
         }
-        if (eddy::detail::coop::try_consume())
-            return false;
-        eddy::detail::coop::yield_current(h);
-        return true;
+        return eddy::detail::complete_or_yield(h);
     }
     void await_resume() noexcept { registered_ = false; }
 
@@ -245,14 +237,8 @@ public:
         }
         send_operation& operator=(send_operation&&) = delete;
         ~send_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                if (node_.linked()) {
-                    c_->send_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
-            }
+            if (registered_)
+                eddy::detail::withdraw(c_->lock, c_->send_waiters, node_);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -273,10 +259,7 @@ public:
             }
             rx.wake();
             // Ready (sent or closed): spend budget, or yield with the outcome already settled.
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
 
         send_result<T> await_resume() {
@@ -539,11 +522,7 @@ class receiver {
     using chan = detail::mpsc_chan<T>;
 
     /// How a receive operation left `await_suspend`.
-    enum class mode : std::uint8_t {
-        idle,    ///< not suspended (or finished)
-        waiting, ///< our waker is in the channel: a message or the close will wake us
-        yielded, ///< ready, but the budget was spent: we yielded and complete on resume
-    };
+    using mode = eddy::detail::wait_mode;
 
 public:
     receiver() noexcept = default;
@@ -568,11 +547,8 @@ public:
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                w = std::move(c_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(c_->lock, c_->rx_waker);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -648,11 +624,8 @@ public:
         }
         recv_many_operation& operator=(recv_many_operation&&) = delete;
         ~recv_many_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                w = std::move(c_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(c_->lock, c_->rx_waker);
         }
 
         bool await_ready() const noexcept { return limit_ == 0; }

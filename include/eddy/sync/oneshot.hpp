@@ -32,6 +32,7 @@
 #include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 
 #include <coroutine>
 #include <cstdint>
@@ -200,11 +201,8 @@ public:
         }
         closed_operation& operator=(closed_operation&&) = delete;
         ~closed_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                w = std::move(s_->tx_waker);
-            }
+            if (registered_)
+                eddy::detail::withdraw(s_->lock, s_->tx_waker);
         }
 
         [[nodiscard]] bool await_ready() const noexcept {
@@ -220,10 +218,7 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
         void await_resume() noexcept { registered_ = false; }
 
@@ -271,11 +266,8 @@ public:
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                w = std::move(s_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(s_->lock, s_->rx_waker);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -309,7 +301,7 @@ public:
         }
 
     private:
-        enum class mode : std::uint8_t { idle, waiting, yielded };
+        using mode = eddy::detail::wait_mode;
         state* s_;
         std::optional<result<T>> out_;
         mode mode_ = mode::idle;

@@ -34,6 +34,7 @@
 #include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -243,12 +244,8 @@ public:
         changed_operation& operator=(changed_operation&&) = delete;
         ~changed_operation() {
             if (registered_) {
-                waker w;
-                std::lock_guard g(rx_->h_.get()->lock);
-                if (node_.linked()) {
-                    rx_->h_.get()->rx_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
+                shared* s = rx_->h_.get();
+                eddy::detail::withdraw(s->lock, s->rx_waiters, node_);
             }
         }
 
@@ -269,10 +266,7 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
 
         result<void> await_resume() noexcept {
@@ -417,14 +411,8 @@ public:
         }
         closed_operation& operator=(closed_operation&&) = delete;
         ~closed_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                if (node_.linked()) {
-                    s_->tx_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
-            }
+            if (registered_)
+                eddy::detail::withdraw(s_->lock, s_->tx_waiters, node_);
         }
 
         bool await_ready() const noexcept {
@@ -441,10 +429,7 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
         void await_resume() noexcept { registered_ = false; }
 
