@@ -12,19 +12,10 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "support/runtimes.hpp"
 
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("broadcast: every receiver sees every value", "[broadcast]") {
     const bool multi = GENERATE(false, true);

@@ -14,11 +14,15 @@
 #include <vector>
 
 #include "support/manual_event.hpp"
+#include "support/runtimes.hpp"
 #include "support/threads.hpp"
 
 using eddy::test::atomic_drop_counter;
 
 namespace {
+
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EDDY_TEST_SANITIZED 1
@@ -33,17 +37,6 @@ constexpr std::uint64_t stress_per_producer = 50'000;
 #else
 constexpr std::uint64_t stress_per_producer = 1'000'000;
 #endif
-
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-/// Yields a few times so spawned tasks get to their first suspension (current-thread runtime).
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
 
 using counted = atomic_drop_counter;
 

@@ -13,28 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
-namespace {
-
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-auto make_rt(int flavor) {
-    return flavor == 0 ? current_thread_rt() : multi_thread_rt();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
 
 TEST_CASE("mutex guards its value and unlocks on destruction", "[mutex]") {
     eddy::mutex<std::string> m("a");

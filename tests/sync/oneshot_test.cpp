@@ -12,23 +12,13 @@
 #include <thread>
 
 #include "support/manual_event.hpp"
+#include "support/runtimes.hpp"
 #include "support/threads.hpp"
 
 using eddy::test::atomic_drop_counter;
 
-namespace {
-
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("oneshot: a value sent before or after the await arrives", "[oneshot]") {
     const bool multi = GENERATE(false, true);

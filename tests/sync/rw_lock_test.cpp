@@ -14,22 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
 namespace {
 
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
 
 using rw = eddy::rw_lock<int>;
 
@@ -258,7 +251,7 @@ TEST_CASE("rw_lock: shutting the runtime down with waiters frees them", "[rw_loc
     for (int flavor = 0; flavor < 2; ++flavor) {
         rw l(0, 8);
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](rw* l) -> eddy::task<> {
                 auto r = co_await l->read();
                 for (int i = 0; i < 6; ++i) {

@@ -11,19 +11,10 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "support/runtimes.hpp"
 
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("watch: borrow sees the initial value, send replaces it", "[watch]") {
     auto [tx, rx] = eddy::watch::channel<std::string>("init");
