@@ -93,8 +93,7 @@ TEST_CASE("barrier: a wait cancelled before its round completes withdraws its ar
         auto a = eddy::spawn(waiter(b, &passed));
         auto cancelled = eddy::spawn(waiter(b, &passed));
         co_await settle();
-        cancelled.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(cancelled);
+        bool threw = co_await eddy::test::abort_and_join(cancelled);
         CHECK(threw);
         // Two live arrivals (a and c) are not enough once the cancelled one is withdrawn.
         auto c = eddy::spawn(waiter(b, &passed));
@@ -119,8 +118,7 @@ TEST_CASE("barrier: a wait cancelled after its round completed changes nothing",
         co_await settle();
         auto r = co_await b->wait(); // completes the round, wakes `released`
         CHECK(r.is_leader());
-        released.abort(); // before it resumes
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(released);
+        bool threw = co_await eddy::test::abort_and_join(released); // before it resumes
         CHECK(threw);
         // The next round starts from zero arrivals.
         int passed = 0;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/runtimes.hpp"
+#include "support/throws.hpp"
 
 using eddy::test::make_rt;
 using eddy::test::settle;
@@ -155,12 +156,8 @@ TEST_CASE("broadcast: an aborted recv withdraws and loses no value", "[broadcast
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        REQUIRE(tx.send(9).has_value()); // wakes it...
-        h.abort();                       // ...but it is cancelled first
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        REQUIRE(tx.send(9).has_value());        // wakes it...
+        co_await eddy::test::abort_and_join(h); // ...but it is cancelled first
         auto v = co_await rx.recv();
         CHECK(v.value() == 9);
         // Aborted while waiting with nothing sent: later sends wake nobody stale.
@@ -169,11 +166,7 @@ TEST_CASE("broadcast: an aborted recv withdraws and loses no value", "[broadcast
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        h2.abort();
-        try {
-            co_await h2;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h2);
         REQUIRE(tx.send(10).has_value());
         auto w = co_await rx.recv();
         CHECK(w.value() == 10);

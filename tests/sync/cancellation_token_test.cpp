@@ -180,8 +180,7 @@ TEST_CASE("cancellation_token: an aborted waiter withdraws", "[cancellation_toke
             ++*woken;
         }(t, &woken));
         co_await settle();
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         t.cancel();
         co_await b;
@@ -195,8 +194,7 @@ TEST_CASE("cancellation_token: an aborted waiter withdraws", "[cancellation_toke
         }(u));
         co_await settle();
         u.cancel();
-        c.abort();
-        bool threw2 = co_await eddy::test::throws_as<eddy::join_error>(c);
+        bool threw2 = co_await eddy::test::abort_and_join(c);
         CHECK(threw2);
     }(t));
 }

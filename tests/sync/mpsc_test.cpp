@@ -16,6 +16,7 @@
 #include "support/manual_event.hpp"
 #include "support/runtimes.hpp"
 #include "support/threads.hpp"
+#include "support/throws.hpp"
 
 using eddy::test::atomic_drop_counter;
 
@@ -283,11 +284,7 @@ TEST_CASE("mpsc: a task aborted while blocked in send enqueues nothing", "[mpsc]
                 FAIL("the blocked send completed");
             }(&tx, drops));
         co_await settle();
-        h.abort();
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h);
         CHECK(drops->load() == 1); // the blocked value, destroyed with the frame
         auto first = rx.try_recv();
         REQUIRE(first.has_value());
@@ -309,11 +306,7 @@ TEST_CASE("mpsc: a task aborted while blocked in recv loses no message", "[mpsc]
                 FAIL("received");
             }(&rx));
             co_await settle();
-            h.abort();
-            try {
-                co_await h;
-            } catch (const eddy::join_error&) {
-            }
+            co_await eddy::test::abort_and_join(h);
         }
         // Woken by a send, aborted before it ran: the message stays queued.
         {
@@ -322,12 +315,8 @@ TEST_CASE("mpsc: a task aborted while blocked in recv loses no message", "[mpsc]
                 FAIL("received");
             }(&rx));
             co_await settle();
-            REQUIRE(tx.try_send(5).has_value()); // wakes the receiver task...
-            h.abort();                           // ...which is cancelled before it runs
-            try {
-                co_await h;
-            } catch (const eddy::join_error&) {
-            }
+            REQUIRE(tx.try_send(5).has_value());    // wakes the receiver task...
+            co_await eddy::test::abort_and_join(h); // ...which is cancelled before it runs
         }
         auto v = co_await rx.recv();
         CHECK(v == 5);
@@ -348,11 +337,7 @@ TEST_CASE("mpsc: a send granted just before its task is aborted was delivered on
         co_await settle();
         auto a = rx.try_recv(); // frees the slot: the suspended send is granted (delivered)
         CHECK(a.value() == 1);
-        h.abort(); // before the sender task ran again
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h); // before the sender task ran again
         auto b = rx.try_recv();
         CHECK(b.value() == 2);
         CHECK(rx.try_recv().error() == eddy::errc::empty);
@@ -379,11 +364,8 @@ TEST_CASE("mpsc: a permit granted to an aborted task passes to the next in line"
         }(&tx));
         co_await settle();
         CHECK(rx.try_recv().value() == 1); // grants the slot to `first`
-        first.abort();                     // cancelled before it resumed: the permit moves on
-        try {
-            co_await first;
-        } catch (const eddy::join_error&) {
-        }
+        // Cancelled before it resumed: the permit moves on.
+        co_await eddy::test::abort_and_join(first);
         co_await second;
         auto v = co_await rx.recv();
         CHECK(v == 3);

@@ -195,8 +195,7 @@ TEST_CASE("notify: a cancelled waiter leaves the queue without taking a notifica
         int woken = 0;
         auto a = eddy::spawn(wait_once(n, &woken));
         co_await settle();
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         n->notify_one(); // nobody waits: stored
         co_await n->notified();
@@ -224,8 +223,7 @@ TEST_CASE("notify: a waiter cancelled after notify_one chose it passes the notif
         auto b = eddy::spawn(wait_once(n, &b_woken));
         co_await settle();
         n->notify_one(); // chooses `a`, which is woken but has not run
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         co_await b; // got it from a's destructor
         CHECK(a_woken == 0);
@@ -236,8 +234,7 @@ TEST_CASE("notify: a waiter cancelled after notify_one chose it passes the notif
         auto c = eddy::spawn(wait_once(n, &c_woken));
         co_await settle();
         n->notify_one();
-        c.abort();
-        bool threw2 = co_await eddy::test::throws_as<eddy::join_error>(c);
+        bool threw2 = co_await eddy::test::abort_and_join(c);
         CHECK(threw2);
         auto op = n->notified();
         CHECK(op.enable()); // the permit is there

@@ -14,6 +14,7 @@
 #include "support/manual_event.hpp"
 #include "support/runtimes.hpp"
 #include "support/threads.hpp"
+#include "support/throws.hpp"
 
 using eddy::test::atomic_drop_counter;
 
@@ -143,12 +144,8 @@ TEST_CASE("oneshot: a task aborted while awaiting loses no value", "[oneshot][ca
             FAIL("received");
         }(&rx));
         co_await settle();
-        CHECK(tx.send(11).has_value()); // wakes the waiting task...
-        h.abort();                      // ...which is cancelled before it runs
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        CHECK(tx.send(11).has_value());         // wakes the waiting task...
+        co_await eddy::test::abort_and_join(h); // ...which is cancelled before it runs
         auto v = co_await rx;
         CHECK(v.value() == 11);
     }());
@@ -163,11 +160,7 @@ TEST_CASE("oneshot: a closed() waiter that is aborted withdraws", "[oneshot][can
             FAIL("closed() completed");
         }(&tx));
         co_await settle();
-        h.abort();
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h);
         rx.close(); // nobody to wake
         CHECK(tx.is_closed());
         co_await tx.closed(); // ready now

@@ -131,8 +131,7 @@ TEST_CASE("rw_lock: a cancelled writer gives back the reader slots it had gather
         }(l, &late_in));
         co_await settle();
         CHECK_FALSE(late_in);
-        writer.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(writer);
+        bool threw = co_await eddy::test::abort_and_join(writer);
         CHECK(threw);
         co_await late_reader;
         CHECK(late_in);
@@ -161,8 +160,7 @@ TEST_CASE("rw_lock: a writer cancelled after the hand-off lets the readers behin
         co_await settle();
         *w0 = 3;
         w0.unlock(); // handed to `writer`
-        writer.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(writer);
+        bool threw = co_await eddy::test::abort_and_join(writer);
         CHECK(threw);
         int seen = co_await reader;
         CHECK(seen == 3);

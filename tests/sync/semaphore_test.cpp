@@ -228,8 +228,7 @@ TEST_CASE("semaphore: an aborted waiter returns the permits it was partly given"
         co_await settle();
         CHECK(s->available_permits() == 0);
         CHECK(small_done == 0);
-        big.abort();
-        bool cancelled = co_await eddy::test::throws_as<eddy::join_error>(big);
+        bool cancelled = co_await eddy::test::abort_and_join(big);
         CHECK(cancelled);
         co_await small; // got one of the two returned permits
         CHECK(small_done == 1);
@@ -256,8 +255,7 @@ TEST_CASE("semaphore: a waiter aborted after being granted hands its permits on"
         co_await settle();
         // Grant `first` (it is woken, not yet run) and cancel it in the same poll.
         s->add_permits(2);
-        first.abort();
-        bool cancelled = co_await eddy::test::throws_as<eddy::join_error>(first);
+        bool cancelled = co_await eddy::test::abort_and_join(first);
         CHECK(cancelled);
         co_await second;
         CHECK(first_ran == 0);
