@@ -189,11 +189,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(const sender&) noexcept = default;
-    sender(sender&&) noexcept = default;
-    sender& operator=(const sender&) noexcept = default;
-    sender& operator=(sender&&) noexcept = default;
-    ~sender() = default;
 
     [[nodiscard]] sender clone() const { return sender(*this); }
 
@@ -254,11 +249,6 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&&) noexcept = default;
-    receiver& operator=(receiver&&) noexcept = default;
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() = default;
 
     /// `co_await rx.recv()`: the next value, waiting while there is none; see `recv_result`.
     /// Resumes on a worker of this task's runtime, woken by the sender. Cancel-safe: the value

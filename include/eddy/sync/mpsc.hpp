@@ -179,11 +179,6 @@ template <class T>
 class [[nodiscard]] permit {
 public:
     permit() noexcept = default;
-    permit(permit&&) noexcept = default;
-    permit& operator=(permit&&) noexcept = default;
-    permit(const permit&) = delete;
-    permit& operator=(const permit&) = delete;
-    ~permit() = default;
 
     /// Sends `v` into the reserved slot and consumes the permit. If the receiver was dropped
     /// meanwhile, `v` is destroyed (as it would have been in the buffer).
@@ -210,11 +205,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(const sender&) noexcept = default;
-    sender(sender&&) noexcept = default;
-    sender& operator=(const sender&) noexcept = default;
-    sender& operator=(sender&&) noexcept = default;
-    ~sender() = default;
 
     /// Another sender for the same channel.
     [[nodiscard]] sender clone() const { return sender(*this); }
@@ -466,11 +456,6 @@ class unbounded_sender {
 
 public:
     unbounded_sender() noexcept = default;
-    unbounded_sender(const unbounded_sender&) noexcept = default;
-    unbounded_sender(unbounded_sender&&) noexcept = default;
-    unbounded_sender& operator=(const unbounded_sender&) noexcept = default;
-    unbounded_sender& operator=(unbounded_sender&&) noexcept = default;
-    ~unbounded_sender() = default;
 
     [[nodiscard]] unbounded_sender clone() const { return unbounded_sender(*this); }
 
@@ -526,11 +511,6 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&&) noexcept = default;
-    receiver& operator=(receiver&&) noexcept = default;
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() = default;
 
     /// `co_await rx.recv()`: the oldest message, or `std::nullopt` once the channel is closed
     /// and drained. Suspends while empty; resumes on a worker of this task's runtime, woken by

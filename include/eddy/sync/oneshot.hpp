@@ -154,11 +154,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(sender&&) noexcept = default;
-    sender& operator=(sender&&) noexcept = default;
-    sender(const sender&) = delete;
-    sender& operator=(const sender&) = delete;
-    ~sender() = default;
 
     /// Stores `v` for the receiver and wakes it. Never waits. `errc::closed` (value handed back)
     /// if the receiver is closed or dropped. The sender is empty afterwards.
@@ -248,11 +243,6 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&&) noexcept = default;
-    receiver& operator=(receiver&&) noexcept = default;
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() = default;
 
     /// `co_await rx`: suspends until the value is sent (or the sender dropped) and returns it;
     /// resumes on a worker of this task's runtime, woken by the sending thread. Cancel-safe: if

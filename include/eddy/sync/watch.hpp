@@ -191,11 +191,6 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(const receiver&) noexcept = default;
-    receiver(receiver&&) noexcept = default;
-    receiver& operator=(const receiver&) noexcept = default;
-    receiver& operator=(receiver&&) noexcept = default;
-    ~receiver() = default;
 
     /// The current value, without marking it seen. See `ref`.
     [[nodiscard]] ref<T> borrow() const {
@@ -318,11 +313,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(sender&&) noexcept = default;
-    sender& operator=(sender&&) noexcept = default;
-    sender(const sender&) = delete;
-    sender& operator=(const sender&) = delete;
-    ~sender() = default;
 
     /// Stores `v` and wakes every receiver waiting in `changed()`; fails with `errc::closed`,
     /// handing `v` back, when there are no receivers (the value is then not stored). Waits for

@@ -19,19 +19,28 @@ namespace eddy::detail::channel {
 
 template <class State, class Ops>
 class handle {
+    static constexpr bool copyable = requires(State * s) { Ops::copy(s); };
+
 public:
     handle() noexcept = default;
     explicit handle(State* s) noexcept : s_(s) {}
 
-    handle(const handle& other) noexcept requires requires(State* s) {
-        Ops::copy(s);
-    } : s_(other.s_) {
+    handle(const handle& other) noexcept requires copyable : s_(other.s_) {
         if (s_ != nullptr)
             Ops::copy(s_);
     }
     handle(handle&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-    handle& operator=(handle other) noexcept {
-        std::swap(s_, other.s_);
+
+    // Both assignments are spelled out (not one by-value operator) so that a move-only handle,
+    // and a class holding one, is not copy-assignable.
+    handle& operator=(const handle& other) noexcept requires copyable {
+        handle copy(other);
+        std::swap(s_, copy.s_);
+        return *this;
+    }
+    handle& operator=(handle&& other) noexcept {
+        handle taken(std::move(other));
+        std::swap(s_, taken.s_);
         return *this;
     }
     ~handle() {
