@@ -10,22 +10,14 @@
 #include <memory>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
 namespace {
 
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 constexpr int max_rounds = 64;
 
@@ -44,7 +36,7 @@ TEST_CASE("barrier releases each round together with exactly one leader", "[barr
         eddy::barrier b(parties);
         round_log log;
         std::atomic<int> in_round{0};
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on(
             [](eddy::barrier* b, round_log* log, std::atomic<int>* in_round) -> eddy::task<> {
                 std::vector<eddy::join_handle<void>> hs;
@@ -101,8 +93,7 @@ TEST_CASE("barrier: a wait cancelled before its round completes withdraws its ar
         auto a = eddy::spawn(waiter(b, &passed));
         auto cancelled = eddy::spawn(waiter(b, &passed));
         co_await settle();
-        cancelled.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(cancelled);
+        bool threw = co_await eddy::test::abort_and_join(cancelled);
         CHECK(threw);
         // Two live arrivals (a and c) are not enough once the cancelled one is withdrawn.
         auto c = eddy::spawn(waiter(b, &passed));
@@ -127,8 +118,7 @@ TEST_CASE("barrier: a wait cancelled after its round completed changes nothing",
         co_await settle();
         auto r = co_await b->wait(); // completes the round, wakes `released`
         CHECK(r.is_leader());
-        released.abort(); // before it resumes
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(released);
+        bool threw = co_await eddy::test::abort_and_join(released); // before it resumes
         CHECK(threw);
         // The next round starts from zero arrivals.
         int passed = 0;
@@ -149,7 +139,7 @@ TEST_CASE("barrier: shutting the runtime down with waiters frees them", "[barrie
     for (int flavor = 0; flavor < 2; ++flavor) {
         auto b = std::make_shared<eddy::barrier>(10);
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](std::shared_ptr<eddy::barrier> b) -> eddy::task<> {
                 for (int i = 0; i < 5; ++i) {
                     eddy::spawn([](std::shared_ptr<eddy::barrier> b) -> eddy::task<> {

@@ -12,19 +12,11 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "support/runtimes.hpp"
+#include "support/throws.hpp"
 
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("broadcast: every receiver sees every value", "[broadcast]") {
     const bool multi = GENERATE(false, true);
@@ -164,12 +156,8 @@ TEST_CASE("broadcast: an aborted recv withdraws and loses no value", "[broadcast
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        REQUIRE(tx.send(9).has_value()); // wakes it...
-        h.abort();                       // ...but it is cancelled first
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        REQUIRE(tx.send(9).has_value());        // wakes it...
+        co_await eddy::test::abort_and_join(h); // ...but it is cancelled first
         auto v = co_await rx.recv();
         CHECK(v.value() == 9);
         // Aborted while waiting with nothing sent: later sends wake nobody stale.
@@ -178,11 +166,7 @@ TEST_CASE("broadcast: an aborted recv withdraws and loses no value", "[broadcast
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        h2.abort();
-        try {
-            co_await h2;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h2);
         REQUIRE(tx.send(10).has_value());
         auto w = co_await rx.recv();
         CHECK(w.value() == 10);

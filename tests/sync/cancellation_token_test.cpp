@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
 namespace eddy::detail {
@@ -23,21 +24,12 @@ struct cancellation_token_access {
 
 namespace {
 
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::settle;
+
 using eddy::cancellation_token;
 using eddy::detail::cancellation_token_access;
-
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
 
 } // namespace
 
@@ -188,8 +180,7 @@ TEST_CASE("cancellation_token: an aborted waiter withdraws", "[cancellation_toke
             ++*woken;
         }(t, &woken));
         co_await settle();
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         t.cancel();
         co_await b;
@@ -203,8 +194,7 @@ TEST_CASE("cancellation_token: an aborted waiter withdraws", "[cancellation_toke
         }(u));
         co_await settle();
         u.cancel();
-        c.abort();
-        bool threw2 = co_await eddy::test::throws_as<eddy::join_error>(c);
+        bool threw2 = co_await eddy::test::abort_and_join(c);
         CHECK(threw2);
     }(t));
 }
@@ -215,7 +205,7 @@ TEST_CASE("cancellation_token: cancelling the root wakes waiters on every token 
         cancellation_token root;
         std::atomic<int> woken{0};
         std::atomic<int> started{0};
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on([](cancellation_token root, std::atomic<int>* woken,
                        std::atomic<int>* started) -> eddy::task<> {
             std::vector<eddy::join_handle<void>> hs;
@@ -292,7 +282,7 @@ TEST_CASE("cancellation_token: shutting the runtime down with waiters frees them
     for (int flavor = 0; flavor < 2; ++flavor) {
         cancellation_token root;
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](cancellation_token root) -> eddy::task<> {
                 for (int i = 0; i < 10; ++i) {
                     eddy::spawn([](cancellation_token t) -> eddy::task<> {

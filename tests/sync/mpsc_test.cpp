@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "support/manual_event.hpp"
+#include "support/runtimes.hpp"
 #include "support/threads.hpp"
+#include "support/throws.hpp"
 #include "support/time.hpp"
 
 using namespace std::chrono_literals;
@@ -25,6 +27,9 @@ using namespace std::chrono_literals;
 using eddy::test::atomic_drop_counter;
 
 namespace {
+
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EDDY_TEST_SANITIZED 1
@@ -39,17 +44,6 @@ constexpr std::uint64_t stress_per_producer = 50'000;
 #else
 constexpr std::uint64_t stress_per_producer = 1'000'000;
 #endif
-
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-/// Yields a few times so spawned tasks get to their first suspension (current-thread runtime).
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
 
 using counted = atomic_drop_counter;
 
@@ -296,11 +290,7 @@ TEST_CASE("mpsc: a task aborted while blocked in send enqueues nothing", "[mpsc]
                 FAIL("the blocked send completed");
             }(&tx, drops));
         co_await settle();
-        h.abort();
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h);
         CHECK(drops->load() == 1); // the blocked value, destroyed with the frame
         auto first = rx.try_recv();
         REQUIRE(first.has_value());
@@ -322,11 +312,7 @@ TEST_CASE("mpsc: a task aborted while blocked in recv loses no message", "[mpsc]
                 FAIL("received");
             }(&rx));
             co_await settle();
-            h.abort();
-            try {
-                co_await h;
-            } catch (const eddy::join_error&) {
-            }
+            co_await eddy::test::abort_and_join(h);
         }
         // Woken by a send, aborted before it ran: the message stays queued.
         {
@@ -335,12 +321,8 @@ TEST_CASE("mpsc: a task aborted while blocked in recv loses no message", "[mpsc]
                 FAIL("received");
             }(&rx));
             co_await settle();
-            REQUIRE(tx.try_send(5).has_value()); // wakes the receiver task...
-            h.abort();                           // ...which is cancelled before it runs
-            try {
-                co_await h;
-            } catch (const eddy::join_error&) {
-            }
+            REQUIRE(tx.try_send(5).has_value());    // wakes the receiver task...
+            co_await eddy::test::abort_and_join(h); // ...which is cancelled before it runs
         }
         auto v = co_await rx.recv();
         CHECK(v == 5);
@@ -361,11 +343,7 @@ TEST_CASE("mpsc: a send granted just before its task is aborted was delivered on
         co_await settle();
         auto a = rx.try_recv(); // frees the slot: the suspended send is granted (delivered)
         CHECK(a.value() == 1);
-        h.abort(); // before the sender task ran again
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h); // before the sender task ran again
         auto b = rx.try_recv();
         CHECK(b.value() == 2);
         CHECK(rx.try_recv().error() == eddy::errc::empty);
@@ -392,11 +370,8 @@ TEST_CASE("mpsc: a permit granted to an aborted task passes to the next in line"
         }(&tx));
         co_await settle();
         CHECK(rx.try_recv().value() == 1); // grants the slot to `first`
-        first.abort();                     // cancelled before it resumed: the permit moves on
-        try {
-            co_await first;
-        } catch (const eddy::join_error&) {
-        }
+        // Cancelled before it resumed: the permit moves on.
+        co_await eddy::test::abort_and_join(first);
         co_await second;
         auto v = co_await rx.recv();
         CHECK(v == 3);

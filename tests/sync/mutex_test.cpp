@@ -13,25 +13,26 @@
 #include <thread>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
+
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
 
 namespace {
 
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
+/// Locks `m` and stores `v` in it.
+eddy::task<> lock_and_set(eddy::mutex<int>* m, int v) {
+    auto g = co_await m->lock();
+    *g = v;
 }
 
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-auto make_rt(int flavor) {
-    return flavor == 0 ? current_thread_rt() : multi_thread_rt();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
+/// Locks `m` and adds `d` to its value.
+eddy::task<> lock_and_add(eddy::mutex<int>* m, int d) {
+    auto g = co_await m->lock();
+    *g += d;
 }
 
 } // namespace
@@ -113,18 +114,11 @@ TEST_CASE("mutex: a cancelled waiter neither holds the lock nor blocks the queue
     auto rt = current_thread_rt();
     rt.block_on([](eddy::mutex<int>* m) -> eddy::task<> {
         auto held = co_await m->lock();
-        auto cancelled = eddy::spawn([](eddy::mutex<int>* m) -> eddy::task<> {
-            auto g = co_await m->lock();
-            *g = -1;
-        }(m));
+        auto cancelled = eddy::spawn(lock_and_set(m, -1));
         co_await settle();
-        auto next = eddy::spawn([](eddy::mutex<int>* m) -> eddy::task<> {
-            auto g = co_await m->lock();
-            *g += 10;
-        }(m));
+        auto next = eddy::spawn(lock_and_add(m, 10));
         co_await settle();
-        cancelled.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(cancelled);
+        bool threw = co_await eddy::test::abort_and_join(cancelled);
         CHECK(threw);
         held.unlock();
         co_await next;
@@ -139,20 +133,14 @@ TEST_CASE("mutex: a waiter cancelled after the lock was handed to it passes it o
     auto rt = current_thread_rt();
     rt.block_on([](eddy::mutex<int>* m) -> eddy::task<> {
         auto held = co_await m->lock();
-        auto first = eddy::spawn([](eddy::mutex<int>* m) -> eddy::task<> {
-            auto g = co_await m->lock();
-            *g = -1;
-        }(m));
+        auto first = eddy::spawn(lock_and_set(m, -1));
         co_await settle();
-        auto second = eddy::spawn([](eddy::mutex<int>* m) -> eddy::task<> {
-            auto g = co_await m->lock();
-            *g += 10;
-        }(m));
+        auto second = eddy::spawn(lock_and_add(m, 10));
         co_await settle();
         held.unlock(); // hands the lock to `first`, which is woken but has not run
         CHECK_FALSE(m->try_lock());
-        first.abort(); // its frame is destroyed before it resumes
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(first);
+        // Its frame is destroyed before it resumes.
+        bool threw = co_await eddy::test::abort_and_join(first);
         CHECK(threw);
         co_await second;
         auto g = m->try_lock();
@@ -166,14 +154,10 @@ TEST_CASE("mutex: a waiter cancelled after the hand-off with no one behind it un
     auto rt = current_thread_rt();
     rt.block_on([](eddy::mutex<int>* m) -> eddy::task<> {
         auto held = co_await m->lock();
-        auto first = eddy::spawn([](eddy::mutex<int>* m) -> eddy::task<> {
-            auto g = co_await m->lock();
-            *g = -1;
-        }(m));
+        auto first = eddy::spawn(lock_and_set(m, -1));
         co_await settle();
         held.unlock();
-        first.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(first);
+        bool threw = co_await eddy::test::abort_and_join(first);
         CHECK(threw);
         auto g = m->try_lock();
         REQUIRE(g);

@@ -10,24 +10,17 @@
 #include <thread>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
 namespace {
 
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
+
 constexpr int rounds = 2000;
-
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
 
 /// A task that waits for one notification, then counts it.
 eddy::task<> wait_once(eddy::notify* n, int* woken) {
@@ -94,7 +87,7 @@ TEST_CASE("notify_one wakes waiters one at a time in FIFO order", "[notify]") {
 TEST_CASE("notify_waiters wakes every waiter and stores nothing", "[notify]") {
     for (int flavor = 0; flavor < 2; ++flavor) {
         eddy::notify n;
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on([](eddy::notify* n) -> eddy::task<> {
             std::atomic<int> started{0};
             std::atomic<int> woken{0};
@@ -142,7 +135,7 @@ TEST_CASE("notify: enable() registers before the condition check so no notify_on
     for (int flavor = 0; flavor < 2; ++flavor) {
         eddy::notify n;
         std::atomic<int> value{0};
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on([](eddy::notify* n, std::atomic<int>* value) -> eddy::task<> {
             // Consumer: waits for each value in turn with the enable() pattern. A second waiter
             // on the same notify would take a stored permit; with enable() it cannot steal one
@@ -202,8 +195,7 @@ TEST_CASE("notify: a cancelled waiter leaves the queue without taking a notifica
         int woken = 0;
         auto a = eddy::spawn(wait_once(n, &woken));
         co_await settle();
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         n->notify_one(); // nobody waits: stored
         co_await n->notified();
@@ -231,8 +223,7 @@ TEST_CASE("notify: a waiter cancelled after notify_one chose it passes the notif
         auto b = eddy::spawn(wait_once(n, &b_woken));
         co_await settle();
         n->notify_one(); // chooses `a`, which is woken but has not run
-        a.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(a);
+        bool threw = co_await eddy::test::abort_and_join(a);
         CHECK(threw);
         co_await b; // got it from a's destructor
         CHECK(a_woken == 0);
@@ -243,8 +234,7 @@ TEST_CASE("notify: a waiter cancelled after notify_one chose it passes the notif
         auto c = eddy::spawn(wait_once(n, &c_woken));
         co_await settle();
         n->notify_one();
-        c.abort();
-        bool threw2 = co_await eddy::test::throws_as<eddy::join_error>(c);
+        bool threw2 = co_await eddy::test::abort_and_join(c);
         CHECK(threw2);
         auto op = n->notified();
         CHECK(op.enable()); // the permit is there
@@ -297,7 +287,7 @@ TEST_CASE("notify: shutting the runtime down with waiters frees them", "[notify]
     for (int flavor = 0; flavor < 2; ++flavor) {
         eddy::notify n;
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](eddy::notify* n) -> eddy::task<> {
                 for (int i = 0; i < 8; ++i) {
                     eddy::spawn([](eddy::notify* n) -> eddy::task<> {

@@ -12,23 +12,14 @@
 #include <thread>
 
 #include "support/manual_event.hpp"
+#include "support/runtimes.hpp"
 #include "support/threads.hpp"
+#include "support/throws.hpp"
 
 using eddy::test::atomic_drop_counter;
 
-namespace {
-
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("oneshot: a value sent before or after the await arrives", "[oneshot]") {
     const bool multi = GENERATE(false, true);
@@ -153,12 +144,8 @@ TEST_CASE("oneshot: a task aborted while awaiting loses no value", "[oneshot][ca
             FAIL("received");
         }(&rx));
         co_await settle();
-        CHECK(tx.send(11).has_value()); // wakes the waiting task...
-        h.abort();                      // ...which is cancelled before it runs
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        CHECK(tx.send(11).has_value());         // wakes the waiting task...
+        co_await eddy::test::abort_and_join(h); // ...which is cancelled before it runs
         auto v = co_await rx;
         CHECK(v.value() == 11);
     }());
@@ -173,11 +160,7 @@ TEST_CASE("oneshot: a closed() waiter that is aborted withdraws", "[oneshot][can
             FAIL("closed() completed");
         }(&tx));
         co_await settle();
-        h.abort();
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h);
         rx.close(); // nobody to wake
         CHECK(tx.is_closed());
         co_await tx.closed(); // ready now

@@ -14,22 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
 namespace {
 
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
 
 using rw = eddy::rw_lock<int>;
 
@@ -138,8 +131,7 @@ TEST_CASE("rw_lock: a cancelled writer gives back the reader slots it had gather
         }(l, &late_in));
         co_await settle();
         CHECK_FALSE(late_in);
-        writer.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(writer);
+        bool threw = co_await eddy::test::abort_and_join(writer);
         CHECK(threw);
         co_await late_reader;
         CHECK(late_in);
@@ -168,8 +160,7 @@ TEST_CASE("rw_lock: a writer cancelled after the hand-off lets the readers behin
         co_await settle();
         *w0 = 3;
         w0.unlock(); // handed to `writer`
-        writer.abort();
-        bool threw = co_await eddy::test::throws_as<eddy::join_error>(writer);
+        bool threw = co_await eddy::test::abort_and_join(writer);
         CHECK(threw);
         int seen = co_await reader;
         CHECK(seen == 3);
@@ -258,7 +249,7 @@ TEST_CASE("rw_lock: shutting the runtime down with waiters frees them", "[rw_loc
     for (int flavor = 0; flavor < 2; ++flavor) {
         rw l(0, 8);
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](rw* l) -> eddy::task<> {
                 auto r = co_await l->read();
                 for (int i = 0; i < 6; ++i) {

@@ -14,25 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/runtimes.hpp"
 #include "support/throws.hpp"
 
-namespace {
-
-auto current_thread_rt() {
-    return eddy::runtime::builder::current_thread().build();
-}
-
-auto multi_thread_rt() {
-    return eddy::runtime::builder::multi_thread().worker_threads(2).build();
-}
-
-/// Lets the other ready tasks of a current-thread runtime run until they suspend.
-eddy::task<> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::current_thread_rt;
+using eddy::test::make_rt;
+using eddy::test::multi_thread_rt;
+using eddy::test::settle;
 
 TEST_CASE("semaphore try_acquire counts permits and permits return themselves", "[semaphore]") {
     eddy::semaphore s(3);
@@ -110,7 +98,7 @@ TEST_CASE("semaphore never admits more holders than permits", "[semaphore]") {
         std::atomic<int> inside{0};
         std::atomic<int> max_inside{0};
         std::atomic<int> total{0};
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on([](eddy::semaphore* s, std::atomic<int>* inside, std::atomic<int>* max_inside,
                        std::atomic<int>* total) -> eddy::task<> {
             std::vector<eddy::join_handle<void>> hs;
@@ -181,7 +169,7 @@ TEST_CASE("semaphore serves acquire_many in FIFO order: a large request blocks l
 TEST_CASE("semaphore close wakes waiters with errc::closed", "[semaphore]") {
     for (int flavor = 0; flavor < 2; ++flavor) {
         eddy::semaphore s(1);
-        auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+        auto rt = make_rt(flavor != 0);
         rt.block_on([](eddy::semaphore* s) -> eddy::task<> {
             auto held = co_await s->acquire();
             REQUIRE(held);
@@ -240,8 +228,7 @@ TEST_CASE("semaphore: an aborted waiter returns the permits it was partly given"
         co_await settle();
         CHECK(s->available_permits() == 0);
         CHECK(small_done == 0);
-        big.abort();
-        bool cancelled = co_await eddy::test::throws_as<eddy::join_error>(big);
+        bool cancelled = co_await eddy::test::abort_and_join(big);
         CHECK(cancelled);
         co_await small; // got one of the two returned permits
         CHECK(small_done == 1);
@@ -268,8 +255,7 @@ TEST_CASE("semaphore: a waiter aborted after being granted hands its permits on"
         co_await settle();
         // Grant `first` (it is woken, not yet run) and cancel it in the same poll.
         s->add_permits(2);
-        first.abort();
-        bool cancelled = co_await eddy::test::throws_as<eddy::join_error>(first);
+        bool cancelled = co_await eddy::test::abort_and_join(first);
         CHECK(cancelled);
         co_await second;
         CHECK(first_ran == 0);
@@ -406,7 +392,7 @@ TEST_CASE("semaphore: shutting the runtime down with waiters frees them", "[sema
     for (int flavor = 0; flavor < 2; ++flavor) {
         eddy::semaphore s(1);
         {
-            auto rt = flavor == 0 ? current_thread_rt() : multi_thread_rt();
+            auto rt = make_rt(flavor != 0);
             rt.block_on([](eddy::semaphore* s) -> eddy::task<> {
                 auto held = co_await s->acquire();
                 for (int i = 0; i < 10; ++i) {

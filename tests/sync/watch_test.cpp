@@ -11,19 +11,11 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "support/runtimes.hpp"
+#include "support/throws.hpp"
 
-eddy::runtime make_rt(bool multi) {
-    return multi ? eddy::runtime::builder::multi_thread().worker_threads(2).build()
-                 : eddy::runtime::builder::current_thread().build();
-}
-
-eddy::task<> settle(int n = 4) {
-    for (int i = 0; i < n; ++i)
-        co_await eddy::yield_now();
-}
-
-} // namespace
+using eddy::test::make_rt;
+using eddy::test::settle;
 
 TEST_CASE("watch: borrow sees the initial value, send replaces it", "[watch]") {
     auto [tx, rx] = eddy::watch::channel<std::string>("init");
@@ -186,13 +178,9 @@ TEST_CASE("watch: an aborted changed() withdraws and loses no change", "[watch][
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        REQUIRE(tx.send(1).has_value()); // wakes it...
-        h.abort();                       // ...but it is cancelled first
-        try {
-            co_await h;
-        } catch (const eddy::join_error&) {
-        }
-        CHECK(rx.has_changed().value()); // the change is still unseen
+        REQUIRE(tx.send(1).has_value());        // wakes it...
+        co_await eddy::test::abort_and_join(h); // ...but it is cancelled first
+        CHECK(rx.has_changed().value());        // the change is still unseen
         auto r = co_await rx.changed();
         CHECK(r.has_value());
         // Aborted while waiting, nothing sent: a later send has nobody stale to wake.
@@ -201,11 +189,7 @@ TEST_CASE("watch: an aborted changed() withdraws and loses no change", "[watch][
             FAIL("resumed");
         }(&rx));
         co_await settle();
-        h2.abort();
-        try {
-            co_await h2;
-        } catch (const eddy::join_error&) {
-        }
+        co_await eddy::test::abort_and_join(h2);
         REQUIRE(tx.send(2).has_value());
         auto r2 = co_await rx.changed();
         CHECK(r2.has_value());

@@ -23,8 +23,8 @@
 
 #include <eddy/waker.hpp>
 
-#include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -123,10 +123,7 @@ public:
         }
         b.lock_.unlock();
         wakes.wake_all();
-        if (detail::coop::try_consume())
-            return false;
-        detail::coop::yield_current(h);
-        return true;
+        return detail::complete_or_yield(h);
     }
 
     barrier_wait_result await_resume() noexcept {

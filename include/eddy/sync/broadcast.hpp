@@ -29,6 +29,8 @@
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/blocking.hpp>
+#include <eddy/detail/sync/channel/handle.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -147,6 +149,37 @@ S* checked(S* s, const char* what) {
     return s;
 }
 
+/// A sender's share: one of the senders that keep the channel open.
+template <class T>
+struct sender_ops {
+    static void copy(shared<T>* s) noexcept {
+        std::lock_guard g(s->lock);
+        ++s->tx_count;
+        s->retain();
+    }
+    static void drop(shared<T>* s) noexcept {
+        {
+            eddy::detail::wake_list wakes;
+            std::lock_guard g(s->lock);
+            if (--s->tx_count == 0)
+                s->wake_all_locked(wakes); // closed: every waiting receiver sees it
+        }
+        s->release();
+    }
+};
+
+/// A receiver's share.
+template <class T>
+struct receiver_ops {
+    static void drop(shared<T>* s) noexcept {
+        {
+            std::lock_guard g(s->lock);
+            --s->rx_count;
+        }
+        s->release();
+    }
+};
+
 } // namespace detail
 
 /// The sending half. Copyable.
@@ -156,19 +189,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(const sender& other) noexcept : s_(other.s_) {
-        if (s_ != nullptr) {
-            std::lock_guard g(s_->lock);
-            ++s_->tx_count;
-            s_->retain();
-        }
-    }
-    sender(sender&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-    sender& operator=(sender other) noexcept {
-        std::swap(s_, other.s_);
-        return *this;
-    }
-    ~sender() { drop(); }
 
     [[nodiscard]] sender clone() const { return sender(*this); }
 
@@ -176,7 +196,7 @@ public:
     /// number of receivers, or `errc::closed` when there is none (the value is dropped). When
     /// the buffer is full the oldest value is overwritten (its laggards get `errc::lagged`).
     result<std::size_t> send(T v) {
-        shared* s = detail::checked(s_, "send");
+        shared* s = detail::checked(h_.get(), "send");
         std::optional<T> old;
         eddy::detail::wake_list wakes;
         std::size_t receivers = 0;
@@ -197,7 +217,7 @@ public:
 
     /// A new receiver that sees the values sent from now on.
     [[nodiscard]] receiver<T> subscribe() const {
-        shared* s = detail::checked(s_, "subscribe");
+        shared* s = detail::checked(h_.get(), "subscribe");
         std::lock_guard g(s->lock);
         ++s->rx_count;
         s->retain();
@@ -205,55 +225,30 @@ public:
     }
 
     [[nodiscard]] std::size_t receiver_count() const {
-        shared* s = detail::checked(s_, "receiver_count");
+        shared* s = detail::checked(h_.get(), "receiver_count");
         std::lock_guard g(s->lock);
         return s->rx_count;
     }
 
-    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return s_ == other.s_; }
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return h_ == other.h_; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit sender(shared* s) noexcept : s_(s) {}
+    explicit sender(shared* s) noexcept : h_(s) {}
 
-    void drop() noexcept {
-        shared* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        {
-            eddy::detail::wake_list wakes;
-            std::lock_guard g(s->lock);
-            if (--s->tx_count == 0)
-                s->wake_all_locked(wakes); // closed: every waiting receiver sees it
-        }
-        s->release();
-    }
-
-    shared* s_ = nullptr;
+    eddy::detail::channel::handle<shared, detail::sender_ops<T>> h_;
 };
 
 /// The receiving half. Move-only; `resubscribe()` makes another one.
 template <class T>
 class receiver {
     using shared = detail::shared<T>;
+    using mode = eddy::detail::wait_mode;
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&& other) noexcept
-        : s_(std::exchange(other.s_, nullptr)), next_(other.next_) {}
-    receiver& operator=(receiver&& other) noexcept {
-        if (this != &other) {
-            drop();
-            s_ = std::exchange(other.s_, nullptr);
-            next_ = other.next_;
-        }
-        return *this;
-    }
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() { drop(); }
 
     /// `co_await rx.recv()`: the next value, waiting while there is none; see `recv_result`.
     /// Resumes on a worker of this task's runtime, woken by the sender. Cancel-safe: the value
@@ -263,30 +258,26 @@ public:
     public:
         explicit recv_operation(receiver* rx) noexcept : rx_(rx) {}
         recv_operation(recv_operation&& other) noexcept : rx_(other.rx_) {
-            EDDY_ASSERT(!other.registered_);
+            EDDY_ASSERT(other.mode_ == mode::idle);
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(rx_->s_->lock);
-                if (node_.linked()) {
-                    rx_->s_->waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
+            if (mode_ == mode::waiting) {
+                shared* s = rx_->h_.get();
+                eddy::detail::withdraw(s->lock, s->waiters, node_);
             }
         }
 
         bool await_ready() const noexcept { return false; }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            shared* s = rx_->s_;
+            shared* s = rx_->h_.get();
             {
                 std::lock_guard g(s->lock);
                 if (!s->ready_locked(rx_->next_)) {
                     node_.w = current_waker(h);
                     s->waiters.push_back(&node_);
-                    registered_ = true;
+                    mode_ = mode::waiting;
                     return true;
                 }
                 if (eddy::detail::coop::try_consume()) {
@@ -294,17 +285,17 @@ public:
                     return false;
                 }
             }
-            yielded_ = true;
+            mode_ = mode::yielded;
             eddy::detail::coop::yield_current(h);
             return true;
         }
 
         recv_result<T> await_resume() {
-            if (registered_ || yielded_) {
-                registered_ = yielded_ = false;
-                std::lock_guard g(rx_->s_->lock);
-                EDDY_ASSERT(rx_->s_->ready_locked(rx_->next_));
-                out_.emplace(rx_->s_->recv_locked(&rx_->next_));
+            if (mode_ != mode::idle) {
+                mode_ = mode::idle;
+                std::lock_guard g(rx_->h_.get()->lock);
+                EDDY_ASSERT(rx_->h_.get()->ready_locked(rx_->next_));
+                out_.emplace(rx_->h_.get()->recv_locked(&rx_->next_));
             }
             return std::move(*out_);
         }
@@ -313,19 +304,18 @@ public:
         receiver* rx_;
         detail::waiter node_;
         std::optional<recv_result<T>> out_;
-        bool registered_ = false;
-        bool yielded_ = false;
+        mode mode_ = mode::idle;
     };
 
     /// See `recv_operation`.
     recv_operation recv() {
-        detail::checked(s_, "recv");
+        detail::checked(h_.get(), "recv");
         return recv_operation(this);
     }
 
     /// Without waiting: a value, `errc::empty`, `errc::lagged` or `errc::closed`.
     recv_result<T> try_recv() {
-        shared* s = detail::checked(s_, "try_recv");
+        shared* s = detail::checked(h_.get(), "try_recv");
         std::lock_guard g(s->lock);
         if (!s->ready_locked(next_))
             return errc::empty;
@@ -335,7 +325,7 @@ public:
     /// Like `recv`, for a plain thread outside the runtime. Throws `std::logic_error` on a
     /// thread that runs a runtime's tasks.
     recv_result<T> blocking_recv() {
-        shared* s = detail::checked(s_, "blocking_recv");
+        shared* s = detail::checked(h_.get(), "blocking_recv");
         eddy::detail::check_blocking_allowed("eddy::broadcast::receiver::blocking_recv");
         eddy::detail::blocking_waiter bw;
         detail::waiter node;
@@ -355,7 +345,7 @@ public:
 
     /// Another receiver on the same channel that sees the values sent from now on.
     [[nodiscard]] receiver resubscribe() const {
-        shared* s = detail::checked(s_, "resubscribe");
+        shared* s = detail::checked(h_.get(), "resubscribe");
         std::lock_guard g(s->lock);
         ++s->rx_count;
         s->retain();
@@ -364,32 +354,21 @@ public:
 
     /// Values this receiver has not read yet and that are still retained.
     [[nodiscard]] std::size_t size() const {
-        shared* s = detail::checked(s_, "size");
+        shared* s = detail::checked(h_.get(), "size");
         std::lock_guard g(s->lock);
         const std::uint64_t from = std::max(next_, s->oldest_locked());
         return static_cast<std::size_t>(s->tail - from);
     }
 
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     friend class sender<T>;
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    receiver(shared* s, std::uint64_t next) noexcept : s_(s), next_(next) {}
+    receiver(shared* s, std::uint64_t next) noexcept : h_(s), next_(next) {}
 
-    void drop() noexcept {
-        shared* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        {
-            std::lock_guard g(s->lock);
-            --s->rx_count;
-        }
-        s->release();
-    }
-
-    shared* s_ = nullptr;
+    eddy::detail::channel::handle<shared, detail::receiver_ops<T>> h_;
     std::uint64_t next_ = 0; ///< the position this receiver reads next
 };
 

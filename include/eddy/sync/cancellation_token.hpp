@@ -32,6 +32,7 @@
 
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/prim/cancel_tree.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 
 #include <coroutine>
 #include <cstddef>
@@ -147,10 +148,7 @@ public:
             return true;
         }
         // Cancelled already: ready, after a yield if the budget is spent.
-        if (detail::coop::try_consume())
-            return false;
-        detail::coop::yield_current(h);
-        return true;
+        return detail::complete_or_yield(h);
     }
 
     void await_resume() noexcept {

@@ -38,8 +38,10 @@
 
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/blocking.hpp>
+#include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/mpsc_chan.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 
 #include <algorithm>
@@ -81,6 +83,57 @@ mpsc_chan<T>* checked(mpsc_chan<T>* c, const char* what) {
     return c;
 }
 
+/// A sender's share (both sender kinds): one of the senders that keep the channel open.
+template <class T>
+struct sender_ops {
+    static void copy(mpsc_chan<T>* c) noexcept { c->add_sender(); }
+    static void drop(mpsc_chan<T>* c) noexcept { c->drop_sender(); }
+};
+template <class T>
+using sender_handle = eddy::detail::channel::handle<mpsc_chan<T>, sender_ops<T>>;
+
+/// Uses (`value` != nullptr) or returns a reserved slot and gives up the permit's share.
+template <class T>
+void finish_permit(mpsc_chan<T>* c, std::optional<T>* value) noexcept {
+    waker sw;
+    waker rx;
+    {
+        std::lock_guard g(c->lock);
+        c->finish_permit_locked(value, sw, rx);
+    }
+    sw.wake();
+    rx.wake();
+    c->release();
+}
+
+/// A permit's share: an unused permit returns its slot.
+template <class T>
+struct permit_ops {
+    static void drop(mpsc_chan<T>* c) noexcept { finish_permit<T>(c, nullptr); }
+};
+
+/// The receiver's share. Dropping it closes the channel and destroys the buffered messages.
+template <class T>
+struct receiver_ops {
+    static void drop(mpsc_chan<T>* c) noexcept {
+        eddy::detail::channel::ring<T> doomed;
+        {
+            eddy::detail::wake_list wakes;
+            {
+                std::lock_guard g(c->lock);
+                // Only the spill of more than eight wakers can throw; a failed allocation here
+                // leaves no sane way on.
+                c->close_rx_locked(wakes);
+                c->rx_dropped = true;
+                doomed = std::move(c->queue);
+            }
+        }
+        doomed.clear(); // the messages' destructors run outside the lock
+        c->rx_local.clear();
+        c->release();
+    }
+};
+
 /// `closed()` of both sender kinds: completes once the receiver is closed or dropped.
 template <class T>
 class closed_operation {
@@ -91,14 +144,8 @@ public:
     }
     closed_operation& operator=(closed_operation&&) = delete;
     ~closed_operation() {
-        if (registered_) {
-            waker w;
-            std::lock_guard g(c_->lock);
-            if (node_.linked()) {
-                c_->closed_waiters.remove(&node_);
-                w = std::move(node_.w);
-            }
-        }
+        if (registered_)
+            eddy::detail::withdraw(c_->lock, c_->closed_waiters, node_);
     }
 
     [[nodiscard]] bool await_ready() const noexcept {
@@ -116,10 +163,7 @@ public:
                 return true;
             }
         }
-        if (eddy::detail::coop::try_consume())
-            return false;
-        eddy::detail::coop::yield_current(h);
-        return true;
+        return eddy::detail::complete_or_yield(h);
     }
     void await_resume() noexcept { registered_ = false; }
 
@@ -138,49 +182,23 @@ template <class T>
 class [[nodiscard]] permit {
 public:
     permit() noexcept = default;
-    permit(permit&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    permit& operator=(permit&& other) noexcept {
-        if (this != &other) {
-            finish(nullptr);
-            c_ = std::exchange(other.c_, nullptr);
-        }
-        return *this;
-    }
-    permit(const permit&) = delete;
-    permit& operator=(const permit&) = delete;
-    ~permit() { finish(nullptr); }
 
     /// Sends `v` into the reserved slot and consumes the permit. If the receiver was dropped
     /// meanwhile, `v` is destroyed (as it would have been in the buffer).
     void send(T v) {
-        detail::checked(c_, "permit::send");
+        detail::checked(h_.get(), "permit::send");
         std::optional<T> value(std::move(v));
-        finish(&value);
+        detail::finish_permit(h_.release(), &value);
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class>
     friend class sender;
-    explicit permit(detail::mpsc_chan<T>* c) noexcept : c_(c) { c_->retain(); }
+    explicit permit(detail::mpsc_chan<T>* c) noexcept : h_(c) { c->retain(); }
 
-    void finish(std::optional<T>* value) noexcept {
-        detail::mpsc_chan<T>* c = std::exchange(c_, nullptr);
-        if (c == nullptr)
-            return;
-        waker sw;
-        waker rx;
-        {
-            std::lock_guard g(c->lock);
-            c->finish_permit_locked(value, sw, rx);
-        }
-        sw.wake();
-        rx.wake();
-        c->release();
-    }
-
-    detail::mpsc_chan<T>* c_ = nullptr;
+    eddy::detail::channel::handle<detail::mpsc_chan<T>, detail::permit_ops<T>> h_;
 };
 
 /// The sending half of a bounded channel. Copyable; see the header comment.
@@ -190,19 +208,6 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(const sender& other) noexcept : c_(other.c_) {
-        if (c_ != nullptr)
-            c_->add_sender();
-    }
-    sender(sender&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    sender& operator=(sender other) noexcept {
-        std::swap(c_, other.c_);
-        return *this;
-    }
-    ~sender() {
-        if (c_ != nullptr)
-            c_->drop_sender();
-    }
 
     /// Another sender for the same channel.
     [[nodiscard]] sender clone() const { return sender(*this); }
@@ -225,14 +230,8 @@ public:
         }
         send_operation& operator=(send_operation&&) = delete;
         ~send_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                if (node_.linked()) {
-                    c_->send_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
-            }
+            if (registered_)
+                eddy::detail::withdraw(c_->lock, c_->send_waiters, node_);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -253,10 +252,7 @@ public:
             }
             rx.wake();
             // Ready (sent or closed): spend budget, or yield with the outcome already settled.
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
 
         send_result<T> await_resume() {
@@ -347,12 +343,14 @@ public:
     };
 
     /// See `send_operation`.
-    send_operation send(T v) { return send_operation(detail::checked(c_, "send"), std::move(v)); }
+    send_operation send(T v) {
+        return send_operation(detail::checked(h_.get(), "send"), std::move(v));
+    }
 
     /// Sends without waiting: `errc::full` (no free slot, or senders already waiting) or
     /// `errc::closed`, the value handed back in both cases.
     send_result<T> try_send(T v) {
-        chan* c = detail::checked(c_, "try_send");
+        chan* c = detail::checked(h_.get(), "try_send");
         std::optional<T> value(std::move(v));
         waker rx;
         detail::send_status s;
@@ -367,7 +365,7 @@ public:
     }
 
     /// See `reserve_operation`.
-    reserve_operation reserve() { return reserve_operation(detail::checked(c_, "reserve")); }
+    reserve_operation reserve() { return reserve_operation(detail::checked(h_.get(), "reserve")); }
 
     /// `co_await tx.send_timeout(v, d)`: `send`, giving up after `d` with `errc::timed_out` and
     /// the value handed back (`rejected()`). Cancel-safe like `send`: it waits for a slot with
@@ -385,7 +383,7 @@ public:
 
     /// A permit without waiting: `errc::full` or `errc::closed`.
     result<permit<T>> try_reserve() {
-        chan* c = detail::checked(c_, "try_reserve");
+        chan* c = detail::checked(h_.get(), "try_reserve");
         {
             std::lock_guard g(c->lock);
             if (c->rx_closed.load(eddy::detail::memory_order_relaxed))
@@ -400,7 +398,7 @@ public:
     /// Like `send`, for a plain thread outside the runtime: parks the thread while the channel is
     /// full. Throws `std::logic_error` on a thread that runs a runtime's tasks.
     send_result<T> blocking_send(T v) {
-        chan* c = detail::checked(c_, "blocking_send");
+        chan* c = detail::checked(h_.get(), "blocking_send");
         eddy::detail::check_blocking_allowed("eddy::mpsc::sender::blocking_send");
         eddy::detail::blocking_waiter bw;
         std::optional<T> value(std::move(v));
@@ -433,38 +431,39 @@ public:
 
     /// Completes once the receiver is closed or dropped. Cancel-safe (nothing to lose).
     [[nodiscard]] detail::closed_operation<T> closed() const {
-        return detail::closed_operation<T>(detail::checked(c_, "closed"));
+        return detail::closed_operation<T>(detail::checked(h_.get(), "closed"));
     }
 
     /// True once the receiver is closed or dropped.
     [[nodiscard]] bool is_closed() const {
         // ORDERING: acquire pairs with the release in close_rx_locked.
-        return detail::checked(c_, "is_closed")->rx_closed.load(eddy::detail::memory_order_acquire);
+        return detail::checked(h_.get(), "is_closed")
+            ->rx_closed.load(eddy::detail::memory_order_acquire);
     }
 
     /// Whether both senders feed the same channel.
-    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return c_ == other.c_; }
+    [[nodiscard]] bool same_channel(const sender& other) const noexcept { return h_ == other.h_; }
 
     /// The channel's capacity.
     [[nodiscard]] std::size_t max_capacity() const {
-        return detail::checked(c_, "max_capacity")->capacity;
+        return detail::checked(h_.get(), "max_capacity")->capacity;
     }
 
     /// Slots free right now (a snapshot).
     [[nodiscard]] std::size_t capacity() const {
-        chan* c = detail::checked(c_, "capacity");
+        chan* c = detail::checked(h_.get(), "capacity");
         std::lock_guard g(c->lock);
         return c->free_permits;
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit sender(chan* c) noexcept : c_(c) {}
+    explicit sender(chan* c) noexcept : h_(c) {}
 
-    chan* c_ = nullptr;
+    detail::sender_handle<T> h_;
 };
 
 /// The sending half of an unbounded channel: `send` never waits. Copyable.
@@ -474,19 +473,6 @@ class unbounded_sender {
 
 public:
     unbounded_sender() noexcept = default;
-    unbounded_sender(const unbounded_sender& other) noexcept : c_(other.c_) {
-        if (c_ != nullptr)
-            c_->add_sender();
-    }
-    unbounded_sender(unbounded_sender&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    unbounded_sender& operator=(unbounded_sender other) noexcept {
-        std::swap(c_, other.c_);
-        return *this;
-    }
-    ~unbounded_sender() {
-        if (c_ != nullptr)
-            c_->drop_sender();
-    }
 
     [[nodiscard]] unbounded_sender clone() const { return unbounded_sender(*this); }
 
@@ -494,7 +480,7 @@ public:
     /// value handed back when the receiver is closed or dropped. Throws `std::bad_alloc` if the
     /// buffer cannot grow (the value is then destroyed).
     send_result<T> send(T v) {
-        chan* c = detail::checked(c_, "send");
+        chan* c = detail::checked(h_.get(), "send");
         waker rx;
         {
             std::lock_guard g(c->lock);
@@ -509,26 +495,27 @@ public:
 
     /// Completes once the receiver is closed or dropped. Cancel-safe (nothing to lose).
     [[nodiscard]] detail::closed_operation<T> closed() const {
-        return detail::closed_operation<T>(detail::checked(c_, "closed"));
+        return detail::closed_operation<T>(detail::checked(h_.get(), "closed"));
     }
 
     /// True once the receiver is closed or dropped.
     [[nodiscard]] bool is_closed() const {
-        return detail::checked(c_, "is_closed")->rx_closed.load(eddy::detail::memory_order_acquire);
+        return detail::checked(h_.get(), "is_closed")
+            ->rx_closed.load(eddy::detail::memory_order_acquire);
     }
 
     [[nodiscard]] bool same_channel(const unbounded_sender& other) const noexcept {
-        return c_ == other.c_;
+        return h_ == other.h_;
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<unbounded_sender<U>, receiver<U>> unbounded_channel();
-    explicit unbounded_sender(chan* c) noexcept : c_(c) {}
+    explicit unbounded_sender(chan* c) noexcept : h_(c) {}
 
-    chan* c_ = nullptr;
+    detail::sender_handle<T> h_;
 };
 
 /// The receiving half (of a bounded or an unbounded channel). Move-only; one user at a time.
@@ -537,25 +524,10 @@ class receiver {
     using chan = detail::mpsc_chan<T>;
 
     /// How a receive operation left `await_suspend`.
-    enum class mode : std::uint8_t {
-        idle,    ///< not suspended (or finished)
-        waiting, ///< our waker is in the channel: a message or the close will wake us
-        yielded, ///< ready, but the budget was spent: we yielded and complete on resume
-    };
+    using mode = eddy::detail::wait_mode;
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    receiver& operator=(receiver&& other) noexcept {
-        if (this != &other) {
-            drop();
-            c_ = std::exchange(other.c_, nullptr);
-        }
-        return *this;
-    }
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() { drop(); }
 
     /// `co_await rx.recv()`: the oldest message, or `std::nullopt` once the channel is closed
     /// and drained. Suspends while empty; resumes on a worker of this task's runtime, woken by
@@ -572,11 +544,8 @@ public:
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                w = std::move(c_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(c_->lock, c_->rx_waker);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -652,11 +621,8 @@ public:
         }
         recv_many_operation& operator=(recv_many_operation&&) = delete;
         ~recv_many_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(c_->lock);
-                w = std::move(c_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(c_->lock, c_->rx_waker);
         }
 
         bool await_ready() const noexcept { return limit_ == 0; }
@@ -731,17 +697,17 @@ public:
     };
 
     /// See `recv_operation`.
-    recv_operation recv() { return recv_operation(detail::checked(c_, "recv")); }
+    recv_operation recv() { return recv_operation(detail::checked(h_.get(), "recv")); }
 
     /// See `recv_many_operation`.
     recv_many_operation recv_many(std::vector<T>& buf, std::size_t limit) {
-        return recv_many_operation(detail::checked(c_, "recv_many"), buf, limit);
+        return recv_many_operation(detail::checked(h_.get(), "recv_many"), buf, limit);
     }
 
     /// A message without waiting: `errc::empty` when none is buffered but the channel is open,
     /// `errc::closed` when closed and drained.
     result<T> try_recv() {
-        chan* c = detail::checked(c_, "try_recv");
+        chan* c = detail::checked(h_.get(), "try_recv");
         std::optional<T> out;
         if (c->pop_local(out))
             return std::move(*out);
@@ -759,7 +725,7 @@ public:
     /// Like `recv`, for a plain thread outside the runtime: parks the thread while the channel
     /// is empty. Throws `std::logic_error` on a thread that runs a runtime's tasks.
     std::optional<T> blocking_recv() {
-        chan* c = detail::checked(c_, "blocking_recv");
+        chan* c = detail::checked(h_.get(), "blocking_recv");
         eddy::detail::check_blocking_allowed("eddy::mpsc::receiver::blocking_recv");
         eddy::detail::blocking_waiter bw;
         for (;;) {
@@ -792,7 +758,7 @@ public:
     /// ones included) while keeping the buffered messages receivable. Reserved permits may still
     /// send. Idempotent.
     void close() {
-        chan* c = detail::checked(c_, "close");
+        chan* c = detail::checked(h_.get(), "close");
         eddy::detail::wake_list wakes;
         std::lock_guard g(c->lock);
         c->close_rx_locked(wakes);
@@ -800,42 +766,21 @@ public:
 
     /// Messages buffered right now (a snapshot).
     [[nodiscard]] std::size_t size() const {
-        chan* c = detail::checked(c_, "size");
+        chan* c = detail::checked(h_.get(), "size");
         std::lock_guard g(c->lock);
         return c->rx_local.size() + c->queue.size();
     }
 
-    [[nodiscard]] bool valid() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
     template <class U>
     friend std::pair<unbounded_sender<U>, receiver<U>> unbounded_channel();
-    explicit receiver(chan* c) noexcept : c_(c) {}
+    explicit receiver(chan* c) noexcept : h_(c) {}
 
-    void drop() noexcept {
-        chan* c = std::exchange(c_, nullptr);
-        if (c == nullptr)
-            return;
-        eddy::detail::channel::ring<T> doomed;
-        {
-            eddy::detail::wake_list wakes;
-            {
-                std::lock_guard g(c->lock);
-                // Only the spill of more than eight wakers can throw; a failed allocation here
-                // leaves no sane way on.
-                c->close_rx_locked(wakes);
-                c->rx_dropped = true;
-                doomed = std::move(c->queue);
-            }
-        }
-        doomed.clear(); // the messages' destructors run outside the lock
-        c->rx_local.clear();
-        c->release();
-    }
-
-    chan* c_ = nullptr;
+    eddy::detail::channel::handle<chan, detail::receiver_ops<T>> h_;
 };
 
 /// A bounded channel of `capacity` (>= 1) slots. Throws `std::invalid_argument` for 0.

@@ -46,6 +46,7 @@
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -247,10 +248,7 @@ public:
         }
         // Ready: resume now if the budget allows, else yield first (a notification this holds
         // is passed on by the destructor should the task be cancelled during the yield).
-        if (detail::coop::try_consume())
-            return false;
-        detail::coop::yield_current(h);
-        return true;
+        return detail::complete_or_yield(h);
     }
 
     void await_resume() noexcept {

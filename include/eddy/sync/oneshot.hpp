@@ -29,8 +29,10 @@
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/blocking.hpp>
+#include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 
 #include <coroutine>
 #include <cstdint>
@@ -104,6 +106,42 @@ state<T>* checked(state<T>* s, const char* what) {
     return s;
 }
 
+/// The sender's share. Dropping it unsent tells the receiver (`errc::closed`).
+template <class T>
+struct sender_ops {
+    static void drop(state<T>* s) noexcept {
+        waker rx;
+        {
+            std::lock_guard g(s->lock);
+            s->tx_gone = true;
+            rx = std::move(s->rx_waker);
+        }
+        rx.wake();
+        s->release();
+    }
+};
+
+/// The receiver's share. Dropping it closes the channel and destroys a value not received.
+template <class T>
+struct receiver_ops {
+    static void drop(state<T>* s) noexcept {
+        std::optional<T> doomed;
+        waker tx;
+        {
+            std::lock_guard g(s->lock);
+            s->rx_closed.store(true, eddy::detail::memory_order_release);
+            if (s->value.has_value()) {
+                doomed.emplace(std::move(*s->value));
+                s->value.reset();
+            }
+            tx = std::move(s->tx_waker);
+        }
+        tx.wake();
+        doomed.reset(); // outside the lock
+        s->release();
+    }
+};
+
 } // namespace detail
 
 template <class T>
@@ -116,23 +154,12 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(sender&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-    sender& operator=(sender&& other) noexcept {
-        if (this != &other) {
-            drop();
-            s_ = std::exchange(other.s_, nullptr);
-        }
-        return *this;
-    }
-    sender(const sender&) = delete;
-    sender& operator=(const sender&) = delete;
-    ~sender() { drop(); }
 
     /// Stores `v` for the receiver and wakes it. Never waits. `errc::closed` (value handed back)
     /// if the receiver is closed or dropped. The sender is empty afterwards.
     send_result<T> send(T v) {
-        state* s = detail::checked(s_, "send");
-        s_ = nullptr;
+        detail::checked(h_.get(), "send");
+        state* s = h_.release();
         waker rx;
         bool closed = false;
         {
@@ -155,7 +182,8 @@ public:
     /// True once the receiver is closed or dropped.
     [[nodiscard]] bool is_closed() const {
         // ORDERING: acquire pairs with the release in receiver::close / drop.
-        return detail::checked(s_, "is_closed")->rx_closed.load(eddy::detail::memory_order_acquire);
+        return detail::checked(h_.get(), "is_closed")
+            ->rx_closed.load(eddy::detail::memory_order_acquire);
     }
 
     /// `co_await tx.closed()`: completes once the receiver is closed or dropped. Cancel-safe
@@ -168,11 +196,8 @@ public:
         }
         closed_operation& operator=(closed_operation&&) = delete;
         ~closed_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                w = std::move(s_->tx_waker);
-            }
+            if (registered_)
+                eddy::detail::withdraw(s_->lock, s_->tx_waker);
         }
 
         [[nodiscard]] bool await_ready() const noexcept {
@@ -188,10 +213,7 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
         void await_resume() noexcept { registered_ = false; }
 
@@ -201,29 +223,17 @@ public:
     };
 
     /// See `closed_operation`.
-    closed_operation closed() const { return closed_operation(detail::checked(s_, "closed")); }
+    closed_operation closed() const {
+        return closed_operation(detail::checked(h_.get(), "closed"));
+    }
 
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     friend std::pair<sender<T>, receiver<T>> channel<T>();
-    explicit sender(state* s) noexcept : s_(s) {}
+    explicit sender(state* s) noexcept : h_(s) {}
 
-    void drop() noexcept {
-        state* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        waker rx;
-        {
-            std::lock_guard g(s->lock);
-            s->tx_gone = true;
-            rx = std::move(s->rx_waker);
-        }
-        rx.wake();
-        s->release();
-    }
-
-    state* s_ = nullptr;
+    eddy::detail::channel::handle<state, detail::sender_ops<T>> h_;
 };
 
 /// The receiving half. Move-only. `co_await rx` receives.
@@ -233,17 +243,6 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(receiver&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-    receiver& operator=(receiver&& other) noexcept {
-        if (this != &other) {
-            drop();
-            s_ = std::exchange(other.s_, nullptr);
-        }
-        return *this;
-    }
-    receiver(const receiver&) = delete;
-    receiver& operator=(const receiver&) = delete;
-    ~receiver() { drop(); }
 
     /// `co_await rx`: suspends until the value is sent (or the sender dropped) and returns it;
     /// resumes on a worker of this task's runtime, woken by the sending thread. Cancel-safe: if
@@ -257,11 +256,8 @@ public:
         }
         recv_operation& operator=(recv_operation&&) = delete;
         ~recv_operation() {
-            if (mode_ == mode::waiting) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                w = std::move(s_->rx_waker);
-            }
+            if (mode_ == mode::waiting)
+                eddy::detail::withdraw(s_->lock, s_->rx_waker);
         }
 
         bool await_ready() const noexcept { return false; }
@@ -295,21 +291,23 @@ public:
         }
 
     private:
-        enum class mode : std::uint8_t { idle, waiting, yielded };
+        using mode = eddy::detail::wait_mode;
         state* s_;
         std::optional<result<T>> out_;
         mode mode_ = mode::idle;
     };
 
-    recv_operation operator co_await() & { return recv_operation(detail::checked(s_, "co_await")); }
+    recv_operation operator co_await() & {
+        return recv_operation(detail::checked(h_.get(), "co_await"));
+    }
     recv_operation operator co_await() && {
-        return recv_operation(detail::checked(s_, "co_await"));
+        return recv_operation(detail::checked(h_.get(), "co_await"));
     }
 
     /// Without waiting: the value, `errc::empty` (not sent yet), `errc::closed` (sender dropped
     /// unsent) or `errc::already_taken`.
     result<T> try_recv() {
-        state* s = detail::checked(s_, "try_recv");
+        state* s = detail::checked(h_.get(), "try_recv");
         std::lock_guard g(s->lock);
         if (!s->rx_ready_locked())
             return errc::empty;
@@ -319,7 +317,7 @@ public:
     /// Like `co_await rx`, for a plain thread outside the runtime: parks the thread until the
     /// value is sent or the sender dropped. Throws `std::logic_error` on a runtime thread.
     result<T> blocking_recv() {
-        state* s = detail::checked(s_, "blocking_recv");
+        state* s = detail::checked(h_.get(), "blocking_recv");
         eddy::detail::check_blocking_allowed("eddy::oneshot::receiver::blocking_recv");
         eddy::detail::blocking_waiter bw;
         for (;;) {
@@ -339,7 +337,7 @@ public:
     /// Refuses the value from now on (`send` fails with `errc::closed`) and completes the
     /// sender's `closed()`. A value sent before remains receivable. Idempotent.
     void close() {
-        state* s = detail::checked(s_, "close");
+        state* s = detail::checked(h_.get(), "close");
         waker tx;
         {
             std::lock_guard g(s->lock);
@@ -350,33 +348,13 @@ public:
         tx.wake();
     }
 
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     friend std::pair<sender<T>, receiver<T>> channel<T>();
-    explicit receiver(state* s) noexcept : s_(s) {}
+    explicit receiver(state* s) noexcept : h_(s) {}
 
-    void drop() noexcept {
-        state* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        std::optional<T> doomed;
-        waker tx;
-        {
-            std::lock_guard g(s->lock);
-            s->rx_closed.store(true, eddy::detail::memory_order_release);
-            if (s->value.has_value()) {
-                doomed.emplace(std::move(*s->value));
-                s->value.reset();
-            }
-            tx = std::move(s->tx_waker);
-        }
-        tx.wake();
-        doomed.reset(); // outside the lock
-        s->release();
-    }
-
-    state* s_ = nullptr;
+    eddy::detail::channel::handle<state, detail::receiver_ops<T>> h_;
 };
 
 /// A new oneshot channel.

@@ -31,8 +31,10 @@
 
 #include <eddy/detail/coop.hpp>
 #include <eddy/detail/sync/atomic.hpp>
+#include <eddy/detail/sync/channel/handle.hpp>
 #include <eddy/detail/sync/channel/send_result.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
@@ -129,6 +131,36 @@ S* checked(S* s, const char* what) {
     return s;
 }
 
+/// A receiver's share: one of the receivers that keep the channel open for the sender.
+template <class T>
+struct receiver_ops {
+    static void copy(shared<T>* s) noexcept {
+        s->receivers.fetch_add(1, eddy::detail::memory_order_relaxed);
+        s->retain();
+    }
+    static void drop(shared<T>* s) noexcept {
+        // ORDERING: acq_rel: the sender that sees 0 sees this receiver's last use.
+        if (s->receivers.fetch_sub(1, eddy::detail::memory_order_acq_rel) == 1) {
+            eddy::detail::wake_list wakes;
+            std::lock_guard g(s->lock);
+            while (waiter* w = s->tx_waiters.pop_front())
+                wakes.push(std::move(w->w));
+        }
+        s->release();
+    }
+};
+
+/// The sender's share. Dropping it closes the channel.
+template <class T>
+struct sender_ops {
+    static void drop(shared<T>* s) noexcept {
+        // ORDERING: release pairs with the receivers' acquire loads.
+        s->state.fetch_or(shared<T>::closed_bit, eddy::detail::memory_order_release);
+        s->notify_receivers();
+        s->release();
+    }
+};
+
 } // namespace detail
 
 /// A read guard on the channel's value: holds a shared lock until destroyed. Never hold one
@@ -159,24 +191,10 @@ class receiver {
 
 public:
     receiver() noexcept = default;
-    receiver(const receiver& other) noexcept : s_(other.s_), seen_(other.seen_) {
-        if (s_ != nullptr) {
-            s_->receivers.fetch_add(1, eddy::detail::memory_order_relaxed);
-            s_->retain();
-        }
-    }
-    receiver(receiver&& other) noexcept
-        : s_(std::exchange(other.s_, nullptr)), seen_(other.seen_) {}
-    receiver& operator=(receiver other) noexcept {
-        std::swap(s_, other.s_);
-        std::swap(seen_, other.seen_);
-        return *this;
-    }
-    ~receiver() { drop(); }
 
     /// The current value, without marking it seen. See `ref`.
     [[nodiscard]] ref<T> borrow() const {
-        shared* s = detail::checked(s_, "borrow");
+        shared* s = detail::checked(h_.get(), "borrow");
         std::shared_lock lk(s->value_lock);
         const std::uint64_t v =
             shared::version_of(s->state.load(eddy::detail::memory_order_acquire));
@@ -185,7 +203,7 @@ public:
 
     /// The current value, marking it seen (a following `changed()` waits for a newer one).
     [[nodiscard]] ref<T> borrow_and_update() {
-        shared* s = detail::checked(s_, "borrow_and_update");
+        shared* s = detail::checked(h_.get(), "borrow_and_update");
         std::shared_lock lk(s->value_lock);
         const std::uint64_t v =
             shared::version_of(s->state.load(eddy::detail::memory_order_acquire));
@@ -197,7 +215,7 @@ public:
     /// Whether a value newer than the one last seen was stored; `errc::closed` once the sender
     /// is gone (Tokio 1.24).
     [[nodiscard]] result<bool> has_changed() const {
-        shared* s = detail::checked(s_, "has_changed");
+        shared* s = detail::checked(h_.get(), "has_changed");
         const std::uint64_t st = s->state.load(eddy::detail::memory_order_acquire);
         if (st & shared::closed_bit)
             return errc::closed;
@@ -221,22 +239,18 @@ public:
         changed_operation& operator=(changed_operation&&) = delete;
         ~changed_operation() {
             if (registered_) {
-                waker w;
-                std::lock_guard g(rx_->s_->lock);
-                if (node_.linked()) {
-                    rx_->s_->rx_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
+                shared* s = rx_->h_.get();
+                eddy::detail::withdraw(s->lock, s->rx_waiters, node_);
             }
         }
 
         bool await_ready() const noexcept {
-            return rx_->ready(rx_->s_->state.load(eddy::detail::memory_order_acquire)) &&
+            return rx_->ready(rx_->h_.get()->state.load(eddy::detail::memory_order_acquire)) &&
                    eddy::detail::coop::try_consume();
         }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            shared* s = rx_->s_;
+            shared* s = rx_->h_.get();
             {
                 std::lock_guard g(s->lock);
                 if (!rx_->ready(s->state.load(eddy::detail::memory_order_acquire))) {
@@ -247,15 +261,12 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
 
         result<void> await_resume() noexcept {
             registered_ = false;
-            const std::uint64_t st = rx_->s_->state.load(eddy::detail::memory_order_acquire);
+            const std::uint64_t st = rx_->h_.get()->state.load(eddy::detail::memory_order_acquire);
             const std::uint64_t v = shared::version_of(st);
             if (v != rx_->seen_) {
                 rx_->seen_ = v;
@@ -273,39 +284,25 @@ public:
 
     /// See `changed_operation`.
     changed_operation changed() {
-        detail::checked(s_, "changed");
+        detail::checked(h_.get(), "changed");
         return changed_operation(this);
     }
 
-    [[nodiscard]] bool same_channel(const receiver& other) const noexcept { return s_ == other.s_; }
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool same_channel(const receiver& other) const noexcept { return h_ == other.h_; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     friend class sender<T>;
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
 
-    receiver(shared* s, std::uint64_t seen) noexcept : s_(s), seen_(seen) {}
+    receiver(shared* s, std::uint64_t seen) noexcept : h_(s), seen_(seen) {}
 
     [[nodiscard]] bool ready(std::uint64_t st) const noexcept {
         return shared::version_of(st) != seen_ || (st & shared::closed_bit) != 0;
     }
 
-    void drop() noexcept {
-        shared* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        // ORDERING: acq_rel: the sender that sees 0 sees this receiver's last use.
-        if (s->receivers.fetch_sub(1, eddy::detail::memory_order_acq_rel) == 1) {
-            eddy::detail::wake_list wakes;
-            std::lock_guard g(s->lock);
-            while (detail::waiter* w = s->tx_waiters.pop_front())
-                wakes.push(std::move(w->w));
-        }
-        s->release();
-    }
-
-    shared* s_ = nullptr;
+    eddy::detail::channel::handle<shared, detail::receiver_ops<T>> h_;
     std::uint64_t seen_ = 0;
 };
 
@@ -316,23 +313,12 @@ class sender {
 
 public:
     sender() noexcept = default;
-    sender(sender&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-    sender& operator=(sender&& other) noexcept {
-        if (this != &other) {
-            drop();
-            s_ = std::exchange(other.s_, nullptr);
-        }
-        return *this;
-    }
-    sender(const sender&) = delete;
-    sender& operator=(const sender&) = delete;
-    ~sender() { drop(); }
 
     /// Stores `v` and wakes every receiver waiting in `changed()`; fails with `errc::closed`,
     /// handing `v` back, when there are no receivers (the value is then not stored). Waits for
     /// outstanding `ref`s to be released.
     send_result<T> send(T v) {
-        shared* s = detail::checked(s_, "send");
+        shared* s = detail::checked(h_.get(), "send");
         if (s->receivers.load(eddy::detail::memory_order_acquire) == 0)
             return {errc::closed, std::move(v)};
         T old = send_replace(std::move(v));
@@ -343,7 +329,7 @@ public:
     /// Stores `v` even with no receivers, wakes the waiting receivers, and returns the previous
     /// value.
     T send_replace(T v) {
-        shared* s = detail::checked(s_, "send_replace");
+        shared* s = detail::checked(h_.get(), "send_replace");
         {
             std::unique_lock lk(s->value_lock);
             std::swap(s->value, v);
@@ -358,7 +344,7 @@ public:
     /// borrow from this channel (it would deadlock on the lock it runs under).
     template <class F>
     void send_modify(F&& f) {
-        shared* s = detail::checked(s_, "send_modify");
+        shared* s = detail::checked(h_.get(), "send_modify");
         {
             std::unique_lock lk(s->value_lock);
             std::forward<F>(f)(s->value);
@@ -371,7 +357,7 @@ public:
     /// receivers told. Returns what `f` returned.
     template <class F>
     bool send_if_modified(F&& f) {
-        shared* s = detail::checked(s_, "send_if_modified");
+        shared* s = detail::checked(h_.get(), "send_if_modified");
         {
             std::unique_lock lk(s->value_lock);
             if (!std::forward<F>(f)(s->value))
@@ -384,13 +370,13 @@ public:
 
     /// The current value. See `ref`.
     [[nodiscard]] ref<T> borrow() const {
-        shared* s = detail::checked(s_, "borrow");
+        shared* s = detail::checked(h_.get(), "borrow");
         return ref<T>(std::shared_lock(s->value_lock), s->value, false);
     }
 
     /// A new receiver that has seen the current value.
     [[nodiscard]] receiver<T> subscribe() const {
-        shared* s = detail::checked(s_, "subscribe");
+        shared* s = detail::checked(h_.get(), "subscribe");
         std::shared_lock lk(s->value_lock);
         s->receivers.fetch_add(1, eddy::detail::memory_order_relaxed);
         s->retain();
@@ -399,7 +385,7 @@ public:
     }
 
     [[nodiscard]] std::size_t receiver_count() const {
-        return detail::checked(s_, "receiver_count")
+        return detail::checked(h_.get(), "receiver_count")
             ->receivers.load(eddy::detail::memory_order_acquire);
     }
 
@@ -415,14 +401,8 @@ public:
         }
         closed_operation& operator=(closed_operation&&) = delete;
         ~closed_operation() {
-            if (registered_) {
-                waker w;
-                std::lock_guard g(s_->lock);
-                if (node_.linked()) {
-                    s_->tx_waiters.remove(&node_);
-                    w = std::move(node_.w);
-                }
-            }
+            if (registered_)
+                eddy::detail::withdraw(s_->lock, s_->tx_waiters, node_);
         }
 
         bool await_ready() const noexcept {
@@ -439,10 +419,7 @@ public:
                     return true;
                 }
             }
-            if (eddy::detail::coop::try_consume())
-                return false;
-            eddy::detail::coop::yield_current(h);
-            return true;
+            return eddy::detail::complete_or_yield(h);
         }
         void await_resume() noexcept { registered_ = false; }
 
@@ -453,14 +430,16 @@ public:
     };
 
     /// See `closed_operation`.
-    closed_operation closed() const { return closed_operation(detail::checked(s_, "closed")); }
+    closed_operation closed() const {
+        return closed_operation(detail::checked(h_.get(), "closed"));
+    }
 
-    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
 
 private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
-    explicit sender(shared* s) noexcept : s_(s) {}
+    explicit sender(shared* s) noexcept : h_(s) {}
 
     static void bump(shared* s) noexcept {
         // ORDERING: release (under the exclusive value lock) pairs with the acquire loads in
@@ -468,17 +447,7 @@ private:
         s->state.fetch_add(shared::version_one, eddy::detail::memory_order_release);
     }
 
-    void drop() noexcept {
-        shared* s = std::exchange(s_, nullptr);
-        if (s == nullptr)
-            return;
-        // ORDERING: release pairs with the receivers' acquire loads.
-        s->state.fetch_or(shared::closed_bit, eddy::detail::memory_order_release);
-        s->notify_receivers();
-        s->release();
-    }
-
-    shared* s_ = nullptr;
+    eddy::detail::channel::handle<shared, detail::sender_ops<T>> h_;
 };
 
 /// A watch channel holding `init` (seen by the returned receiver).

@@ -35,6 +35,7 @@
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/blocking.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/waiting.hpp>
 #include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/task/thread_waker.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
@@ -312,10 +313,7 @@ public:
                 return true;
             case enqueue_result::closed:
                 status_ = acquire_status::closed;
-                if (coop::try_consume())
-                    return false;
-                coop::yield_current(h);
-                return true;
+                return complete_or_yield(h);
             }
             return false;
         }
