@@ -21,15 +21,6 @@ using namespace std::chrono_literals;
 using eddy::test::atomic_drop_counter;
 using std::chrono::milliseconds;
 
-namespace {
-
-eddy::task<int> after(milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
-} // namespace
-
 TEST_CASE("join_set returns members in completion order", "[join_set]") {
     auto rt = eddy::test::paused_runtime();
     rt.block_on([]() -> eddy::task<> {
@@ -38,7 +29,7 @@ TEST_CASE("join_set returns members in completion order", "[join_set]") {
         const int ms[] = {30, 10, 20};
         std::vector<eddy::task_id> ids;
         for (int i = 0; i < 3; ++i)
-            ids.push_back(set.spawn(after(milliseconds(ms[i]), i)));
+            ids.push_back(set.spawn(eddy::test::value_after(milliseconds(ms[i]), i)));
         CHECK(set.size() == 3);
         std::vector<int> order;
         while (auto r = co_await set.join_next()) {
@@ -63,7 +54,7 @@ TEST_CASE("join_set reports exceptions and cancellation per member", "[join_set]
             co_await eddy::sleep(1ms);
             throw std::runtime_error("member failed");
         });
-        set.spawn(after(1h, 1));
+        set.spawn(eddy::test::value_after(1h, 1));
         auto failed = co_await set.join_next();
         REQUIRE(failed.has_value());
         CHECK(failed->exception() != nullptr);
@@ -129,7 +120,7 @@ TEST_CASE("join_set shutdown waits for every member", "[join_set]") {
     rt.block_on([]() -> eddy::task<> {
         eddy::join_set<int> set;
         for (int i = 0; i < 10; ++i)
-            set.spawn(after(1h, i));
+            set.spawn(eddy::test::value_after(1h, i));
         co_await set.shutdown();
         CHECK(set.empty());
     }());
@@ -140,7 +131,7 @@ TEST_CASE("join_next is cancel-safe: a member finished meanwhile stays in the se
     auto rt = eddy::test::paused_runtime();
     rt.block_on([]() -> eddy::task<> {
         eddy::join_set<int> set;
-        set.spawn(after(10ms, 5));
+        set.spawn(eddy::test::value_after(10ms, 5));
         // join_next loses to a shorter sleep, then the member finishes while nobody waits.
         auto r = co_await eddy::select(set.join_next(), eddy::sleep(5ms));
         CHECK(r.index() == 1);

@@ -25,17 +25,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-eddy::task<int> after(milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
-eddy::task<int> after_counted(milliseconds d, int v, drop_counter c) {
-    const drop_counter held = std::move(c);
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
 eddy::task<int> fails_after(milliseconds d) {
     co_await eddy::sleep(d);
     throw std::runtime_error("branch failed");
@@ -52,7 +41,8 @@ TEST_CASE("join runs branches concurrently and returns their values in order", "
     auto rt = eddy::test::paused_runtime();
     rt.block_on([]() -> eddy::task<> {
         const eddy::instant start = eddy::clock::now();
-        auto [a, b, c] = co_await eddy::join(after(30ms, 1), after(10ms, 2), eddy::sleep(20ms));
+        auto [a, b, c] = co_await eddy::join(eddy::test::value_after(30ms, 1),
+                                             eddy::test::value_after(10ms, 2), eddy::sleep(20ms));
         CHECK(a == 1);
         CHECK(b == 2);
         CHECK(std::is_same_v<decltype(c), std::monostate>);
@@ -66,8 +56,8 @@ TEST_CASE("join cancels the other branches when one throws", "[join]") {
     int drops = 0;
     rt.block_on([](int* drops) -> eddy::task<> {
         const eddy::instant start = eddy::clock::now();
-        bool threw = co_await eddy::test::throws_as<std::runtime_error>(
-            eddy::join(after_counted(1h, 1, drop_counter(drops)), fails_after(5ms)));
+        bool threw = co_await eddy::test::throws_as<std::runtime_error>(eddy::join(
+            eddy::test::value_after_counted(1h, 1, drop_counter(drops)), fails_after(5ms)));
         CHECK(threw);
         CHECK(*drops == 1);
         CHECK(eddy::clock::now() - start == 5ms);
@@ -78,8 +68,8 @@ TEST_CASE("join cancels the other branches when one throws", "[join]") {
 TEST_CASE("try_join stops at the first error result", "[join]") {
     auto rt = eddy::test::paused_runtime();
     rt.block_on([]() -> eddy::task<> {
-        auto ok =
-            co_await eddy::try_join(result_after(5ms, 1), result_after(10ms, 2), after(1ms, 3));
+        auto ok = co_await eddy::try_join(result_after(5ms, 1), result_after(10ms, 2),
+                                          eddy::test::value_after(1ms, 3));
         REQUIRE(ok.has_value());
         CHECK(*ok == std::tuple<int, int, int>{1, 2, 3});
 
@@ -91,7 +81,7 @@ TEST_CASE("try_join stops at the first error result", "[join]") {
         CHECK(eddy::clock::now() - start == 5ms);
 
         bool threw = co_await eddy::test::throws_as<std::runtime_error>(
-            eddy::try_join(fails_after(1ms), after(1h, 1)));
+            eddy::try_join(fails_after(1ms), eddy::test::value_after(1h, 1)));
         CHECK(threw);
     }());
     CHECK(eddy::test::active_timers(rt) == 0);
@@ -102,7 +92,7 @@ TEST_CASE("join_all over 10,000 branches keeps their order", "[join]") {
     rt.block_on([]() -> eddy::task<> {
         std::vector<eddy::task<int>> tasks;
         for (int i = 0; i < 10'000; ++i)
-            tasks.push_back(after(milliseconds((i * 7919) % 1000), i));
+            tasks.push_back(eddy::test::value_after(milliseconds((i * 7919) % 1000), i));
         const eddy::instant start = eddy::clock::now();
         std::vector<int> out = co_await eddy::join_all(std::move(tasks));
         CHECK(eddy::clock::now() - start == 999ms);

@@ -25,17 +25,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-eddy::task<int> after(milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
-eddy::task<int> after_counted(milliseconds d, int v, drop_counter c) {
-    const drop_counter held = std::move(c);
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
 eddy::task<int> counts_when_done(int* done, int v) {
     ++*done;
     co_return v;
@@ -48,8 +37,9 @@ TEST_CASE("select returns the first branch to finish and cancels the others", "[
     int drops = 0;
     rt.block_on([](int* drops) -> eddy::task<> {
         const eddy::instant start = eddy::clock::now();
-        auto r = co_await eddy::select(after_counted(10ms, 1, drop_counter(drops)), after(5ms, 2),
-                                       eddy::sleep(1h));
+        auto r =
+            co_await eddy::select(eddy::test::value_after_counted(10ms, 1, drop_counter(drops)),
+                                  eddy::test::value_after(5ms, 2), eddy::sleep(1h));
         REQUIRE(r.index() == 1);
         CHECK(std::get<1>(r) == 2);
         CHECK(*drops == 1); // the loser's frame is gone before select returns
@@ -96,7 +86,7 @@ TEST_CASE("select rethrows the winner's exception after cancelling the losers", 
                 co_await eddy::sleep(1ms);
                 throw std::runtime_error("x");
             }(),
-            after(1h, 1)));
+            eddy::test::value_after(1h, 1)));
         CHECK(threw);
     }());
     CHECK(eddy::test::active_timers(rt) == 0);
@@ -126,8 +116,10 @@ TEST_CASE("nested selects and timeouts", "[select]") {
     rt.block_on([]() -> eddy::task<> {
         const eddy::instant start = eddy::clock::now();
         auto r = co_await eddy::select(
-            eddy::timeout(20ms, eddy::select(after(30ms, 1), after(40ms, 2))),
-            eddy::select(after(25ms, 3), eddy::timeout(50ms, after(60ms, 4))));
+            eddy::timeout(20ms, eddy::select(eddy::test::value_after(30ms, 1),
+                                             eddy::test::value_after(40ms, 2))),
+            eddy::select(eddy::test::value_after(25ms, 3),
+                         eddy::timeout(50ms, eddy::test::value_after(60ms, 4))));
         REQUIRE(r.index() == 0);
         CHECK(std::get<0>(r).error() == eddy::errc::timed_out);
         CHECK(eddy::clock::now() - start == 20ms);
@@ -140,7 +132,7 @@ TEST_CASE("race returns the fastest of many alike", "[select]") {
     rt.block_on([]() -> eddy::task<> {
         std::vector<eddy::task<int>> replicas;
         for (int i = 0; i < 200; ++i)
-            replicas.push_back(after(milliseconds(100 + (i * 37) % 200), i * 10));
+            replicas.push_back(eddy::test::value_after(milliseconds(100 + (i * 37) % 200), i * 10));
         auto [index, value] = co_await eddy::race(std::move(replicas));
         CHECK(index == 0); // 100 ms: i = 0 is the only one at (i * 37) % 200 == 0
         CHECK(value == 0);
@@ -157,7 +149,7 @@ TEST_CASE("select on the multi-thread runtime: wakes from other workers", "[sele
     const int first = rt.block_on([]() -> eddy::task<int> {
         int zero_wins = 0;
         for (int round = 0; round < 300; ++round) {
-            auto h = eddy::spawn(after(milliseconds(round % 3), 7));
+            auto h = eddy::spawn(eddy::test::value_after(milliseconds(round % 3), 7));
             auto r = co_await eddy::select(std::move(h), eddy::sleep(milliseconds(1)));
             zero_wins += r.index() == 0 ? 1 : 0;
         }

@@ -28,18 +28,6 @@ using eddy::test::manual_event;
 
 namespace {
 
-eddy::task<int> slow(std::chrono::milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
-
-/// Sleeps `d` holding a drop counter: the counter moves when the frame is destroyed.
-eddy::task<int> slow_counted(std::chrono::milliseconds d, drop_counter c) {
-    const drop_counter held = std::move(c);
-    co_await eddy::sleep(d);
-    co_return 1;
-}
-
 eddy::task<int> throws_after(std::chrono::milliseconds d) {
     co_await eddy::sleep(d);
     throw std::runtime_error("boom");
@@ -49,7 +37,7 @@ eddy::task<int> throws_after(std::chrono::milliseconds d) {
 
 TEST_CASE("timeout returns the value of an operation that finishes in time", "[timeout]") {
     auto rt = eddy::test::paused_runtime();
-    auto r = rt.block_on(eddy::timeout(10ms, slow(5ms, 7)));
+    auto r = rt.block_on(eddy::timeout(10ms, eddy::test::value_after(5ms, 7)));
     REQUIRE(r.has_value());
     CHECK(*r == 7);
     CHECK(eddy::test::active_timers(rt) == 0);
@@ -60,7 +48,8 @@ TEST_CASE("timeout gives errc::timed_out and cancels the operation before return
     int drops = 0;
     const bool cancelled_first = rt.block_on([](int* drops) -> eddy::task<bool> {
         const eddy::instant start = eddy::clock::now();
-        auto r = co_await eddy::timeout(10ms, slow_counted(1h, drop_counter(drops)));
+        auto r = co_await eddy::timeout(
+            10ms, eddy::test::value_after_counted(1h, 1, drop_counter(drops)));
         CHECK(eddy::clock::now() - start == 10ms);
         CHECK_FALSE(r.has_value());
         CHECK(r.error() == eddy::errc::timed_out);
@@ -73,10 +62,10 @@ TEST_CASE("timeout gives errc::timed_out and cancels the operation before return
 
 TEST_CASE("timeout: an operation finishing at the deadline's tick wins", "[timeout]") {
     auto rt = eddy::test::paused_runtime();
-    auto r = rt.block_on(eddy::timeout(10ms, slow(10ms, 3)));
+    auto r = rt.block_on(eddy::timeout(10ms, eddy::test::value_after(10ms, 3)));
     REQUIRE(r.has_value());
     CHECK(*r == 3);
-    auto late = rt.block_on(eddy::timeout(10ms, slow(11ms, 3)));
+    auto late = rt.block_on(eddy::timeout(10ms, eddy::test::value_after(11ms, 3)));
     CHECK_FALSE(late.has_value());
 }
 
@@ -97,9 +86,10 @@ TEST_CASE("timeout of a ready operation registers no timer", "[timeout]") {
 TEST_CASE("timeout with no time left times out a suspending operation", "[timeout]") {
     auto rt = eddy::test::paused_runtime();
     rt.block_on([]() -> eddy::task<> {
-        auto r = co_await eddy::timeout(0ms, slow(1ms, 1));
+        auto r = co_await eddy::timeout(0ms, eddy::test::value_after(1ms, 1));
         CHECK_FALSE(r.has_value());
-        auto past = co_await eddy::timeout_at(eddy::clock::now() - 1s, slow(1ms, 1));
+        auto past =
+            co_await eddy::timeout_at(eddy::clock::now() - 1s, eddy::test::value_after(1ms, 1));
         CHECK_FALSE(past.has_value());
     }());
     CHECK(eddy::test::active_timers(rt) == 0);
@@ -130,11 +120,13 @@ TEST_CASE("nested timeouts: the shorter one decides", "[timeout]") {
     rt.block_on([]() -> eddy::task<> {
         const eddy::instant start = eddy::clock::now();
         // Outer shorter: the outer times out and cancels the inner timeout with its operation.
-        auto outer = co_await eddy::timeout(10ms, eddy::timeout(20ms, slow(1h, 1)));
+        auto outer =
+            co_await eddy::timeout(10ms, eddy::timeout(20ms, eddy::test::value_after(1h, 1)));
         CHECK(outer.error() == eddy::errc::timed_out);
         CHECK(eddy::clock::now() - start == 10ms);
         // Inner shorter: the inner's timed_out is the outer's value.
-        auto inner = co_await eddy::timeout(20ms, eddy::timeout(5ms, slow(1h, 1)));
+        auto inner =
+            co_await eddy::timeout(20ms, eddy::timeout(5ms, eddy::test::value_after(1h, 1)));
         REQUIRE(inner.has_value());
         CHECK(inner->error() == eddy::errc::timed_out);
         CHECK(eddy::clock::now() - start == 15ms);
@@ -162,7 +154,7 @@ TEST_CASE("timeout around an awaiter that becomes ready later", "[timeout]") {
 
 TEST_CASE("aborting a task inside a timeout withdraws both timers", "[timeout]") {
     auto rt = eddy::test::paused_runtime();
-    auto h = rt.spawn(eddy::timeout(1h, slow(2h, 1)));
+    auto h = rt.spawn(eddy::timeout(1h, eddy::test::value_after(2h, 1)));
     rt.block_on(eddy::yield_now());
     CHECK(eddy::test::active_timers(rt) == 2);
     h.abort();

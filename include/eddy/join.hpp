@@ -127,10 +127,7 @@ task<std::tuple<value_or_monostate_t<T>...>> join_tasks(task<T>... ts) {
     constexpr std::size_t n = sizeof...(T);
     std::tuple<branch_task<T>...> bodies(branch_task<T>(std::move(ts))...);
     branch_set_ref set(n);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (set->start(I, std::get<I>(bodies).handle()), ...);
-    }
-    (std::make_index_sequence<n>{});
+    start_all(*set, bodies);
     const std::size_t failed = co_await run_join<join_policy::all>(bodies, n, *set);
     if (failed != branch_set::none)
         visit_at(bodies, failed, [](auto& body) { body.rethrow(); });
@@ -142,10 +139,7 @@ task<result<std::tuple<try_value_t<T>...>>> try_join_tasks(task<T>... ts) {
     constexpr std::size_t n = sizeof...(T);
     std::tuple<branch_task<T>...> bodies(branch_task<T>(std::move(ts))...);
     branch_set_ref set(n);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (set->start(I, std::get<I>(bodies).handle()), ...);
-    }
-    (std::make_index_sequence<n>{});
+    start_all(*set, bodies);
     const std::size_t failed = co_await run_join<join_policy::first_error>(bodies, n, *set);
     if (failed != branch_set::none) {
         std::error_code ec;
@@ -171,8 +165,7 @@ task<std::size_t> run_join_all(std::vector<branch_task<T>>& bodies) {
     if (n == 0)
         co_return branch_set::none;
     branch_set_ref set(n);
-    for (std::size_t i = 0; i < n; ++i)
-        set->start(i, bodies[i].handle());
+    start_all(*set, bodies);
     co_return co_await run_join<Policy>(bodies, n, *set);
     // Leaving closes the set; the caller destroys unfinished bodies (after, as it must).
 }

@@ -72,10 +72,7 @@ task<std::variant<value_or_monostate_t<T>...>> select_tasks(bool biased, task<T>
     using output = std::variant<value_or_monostate_t<T>...>;
     std::tuple<branch_task<T>...> bodies(branch_task<T>(std::move(ts))...);
     branch_set_ref set(n);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (set->start(I, std::get<I>(bodies).handle()), ...);
-    }
-    (std::make_index_sequence<n>{});
+    start_all(*set, bodies);
     const std::size_t winner = co_await run_select(*set, biased);
     std::optional<output> out;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -96,8 +93,7 @@ task<std::pair<std::size_t, value_or_monostate_t<T>>> race_tasks(std::vector<tas
     for (auto& t : ts)
         bodies.emplace_back(std::move(t));
     branch_set_ref set(bodies.size());
-    for (std::size_t i = 0; i < bodies.size(); ++i)
-        set->start(i, bodies[i].handle());
+    start_all(*set, bodies);
     const std::size_t winner = co_await run_select(*set, false);
     co_return std::pair<std::size_t, value_or_monostate_t<T>>(winner, take_value(bodies[winner]));
 }

@@ -40,9 +40,11 @@
 #include <exception>
 #include <new>
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace eddy::detail {
 
@@ -490,6 +492,22 @@ value_or_monostate_t<T> take_value(branch_task<T>& b) {
     } else {
         return b.take();
     }
+}
+
+/// Starts every branch task of a tuple, branch i = element i.
+template <class... B>
+void start_all(branch_set& set, std::tuple<B...>& bodies) noexcept {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (set.start(I, std::get<I>(bodies).handle()), ...);
+    }
+    (std::index_sequence_for<B...>{});
+}
+
+/// Starts every branch task of a vector, branch i = element i.
+template <class T>
+void start_all(branch_set& set, std::vector<branch_task<T>>& bodies) noexcept {
+    for (std::size_t i = 0; i < bodies.size(); ++i)
+        set.start(i, bodies[i].handle());
 }
 
 /// Owns one reference to a branch set and closes it when destroyed.
