@@ -121,9 +121,11 @@ TEST_CASE("channel and lock operations cancel cleanly at every suspension point"
         };
         auto points = co_await eddy::testing::cancel_at_every_suspension(receive_three);
         CHECK(points >= 1);
-        auto send_one = [tx] {
-            return
-                [](eddy::mpsc::sender<int> tx) -> eddy::task<> { (void)co_await tx.send(-1); }(tx);
+        eddy::mpsc::sender<int> sender = tx; // (clang 14 cannot capture a structured binding)
+        auto send_one = [sender] {
+            return [](eddy::mpsc::sender<int> tx) -> eddy::task<> {
+                (void)co_await tx.send(-1);
+            }(sender);
         };
         auto send_points = co_await eddy::testing::cancel_at_every_suspension(send_one);
         CHECK(send_points < 100'000); // every run ended, cancelled or complete
