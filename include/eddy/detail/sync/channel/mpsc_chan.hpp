@@ -36,8 +36,8 @@
 
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/channel/ring.hpp>
-#include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
+#include <eddy/detail/sync/wake_list.hpp>
 #include <eddy/detail/util/intrusive_list.hpp>
 
 #include <cstddef>
