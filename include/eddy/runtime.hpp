@@ -326,6 +326,13 @@ public:
         return *this;
     }
 
+    /// The I/O driver's backend (default `automatic`; see eddy/io_backend.hpp). A forced
+    /// `io_uring` that cannot start makes `build()` throw `std::system_error` saying why.
+    builder& io_backend(eddy::io_backend backend) {
+        options_.io = backend;
+        return *this;
+    }
+
     /// Called on each thread the runtime starts, before it runs anything. Must not throw.
     builder& on_thread_start(std::function<void()> f) {
         options_.on_thread_start = std::move(f);

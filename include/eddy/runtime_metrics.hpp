@@ -7,6 +7,8 @@
 
 #include <eddy/config.hpp>
 
+#include <eddy/io_backend.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -35,6 +37,11 @@ struct runtime_metrics {
     std::size_t blocking_queue_depth = 0; ///< spawn_blocking closures waiting for a thread
     std::size_t active_timers = 0;        ///< timers registered now (sleeps, timeouts, ticks)
     std::uint64_t fired_timers = 0;       ///< timers that fired so far
+    eddy::io_backend io_backend = eddy::io_backend::automatic; ///< the backend the driver uses
+    std::uint64_t io_registered_sources = 0; ///< fds registered with the driver now (epoll)
+    std::uint64_t io_events = 0;             ///< readiness events (epoll) or completions (io_uring)
+    std::uint64_t io_submissions = 0;        ///< operations handed to the kernel (io_uring)
+    std::uint64_t io_driver_wakes = 0;       ///< times another thread woke the driver's sleeper
 
     /// Sum of a per-worker counter, e.g. `m.total(&worker_metrics::steals)`.
     [[nodiscard]] std::uint64_t total(std::uint64_t worker_metrics::*field) const noexcept {

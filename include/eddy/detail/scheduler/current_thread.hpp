@@ -2,7 +2,8 @@
 //! The current-thread scheduler: every task runs on the thread that calls `block_on`.
 //!
 //! Owner (the thread inside `block_on`): pops from the local queue, polls, binds and unbinds
-//! owned tasks, fires timers, and parks on the time driver (until the next timer) when idle. Any
+//! owned tasks, turns the I/O driver, fires timers, and parks in the I/O driver (until an I/O
+//! event or the next timer) when idle. Any
 //! thread: `schedule` and `spawn`, which go to the inject queue plus an unpark when they come from
 //! elsewhere. Tasks only run while some thread is inside `block_on`; work queued in between waits
 //! for the next call, as in Tokio.
@@ -119,10 +120,12 @@ public:
                 ran = true;
                 polls_.add();
                 run_task(t, *this);
+                io_->flush(); // the operations the task queued, in one batch
                 if (is_complete(root))
                     return;
             }
-            // The timers' turn: every `event_interval` polls, and whenever the queues ran dry.
+            // The drivers' turn: every `event_interval` polls, and whenever the queues ran dry.
+            io_->poll();
             time_.process();
             publish_depths();
             if (!ran && local_.size() == 0) {
@@ -167,6 +170,7 @@ public:
         ctx.sched = saved.sched;
         ctx.runtime = saved.runtime;
         ctx.blocking = saved.blocking;
+        io_->shut_down();
     }
 
     // The interface run_task needs (owner thread only).

@@ -25,6 +25,11 @@
 //! park role and sleeps only until the next timer is due (see detail/time/driver.hpp). Timers
 //! that fire on a parked worker wake their tasks into its queues, and it leaves the sleepers.
 //!
+//! I/O: the park-role holder sleeps in the I/O driver (epoll_wait / io_uring wait) rather than a
+//! futex, so I/O events end its sleep like timers do, and unparking it wakes the driver. Running
+//! workers poll the I/O driver every `event_interval` ticks and flush queued io_uring operations
+//! after every task they run.
+//!
 //! Shutdown, in order:
 //!  1. set `shutdown_`, close the inject queue and the owned-task list (spawns after this are
 //!     cancelled on the spot; wakes are dropped, the owned list still holds the tasks);
@@ -196,6 +201,7 @@ public:
         }
         while (task_header* t = inject_.pop())
             release_task(t);
+        io_->shut_down();
     }
 
     [[nodiscard]] std::uint32_t worker_count() const noexcept {
@@ -247,13 +253,17 @@ private:
         // ORDERING: acquire pairs with shutdown's exchange; the flag is re-read every tick.
         while (!shutdown_.load(memory_order_acquire)) {
             ++w.tick;
-            if (w.tick % options_.event_interval == 0)
-                time_.process(); // the timers' turn, while every worker is busy
+            if (w.tick % options_.event_interval == 0) {
+                // The drivers' turn, while every worker is busy.
+                io_->poll();
+                time_.process();
+            }
             task_header* t = next_task(w);
             if (t == nullptr)
                 t = steal_work(w);
             if (t != nullptr) {
                 run(w, t);
+                io_->flush(); // the operations the task queued, in one batch
             } else {
                 park(w);
             }

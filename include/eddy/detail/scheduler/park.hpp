@@ -6,16 +6,22 @@
 //! `park` is never lost: the following `park` consumes it and returns at once. `unpark` makes a
 //! system call only when the owner really sleeps.
 //!
-//! Owner: `park`, `park_for`. Any thread: `unpark`. The happens-before edge between unpark and
-//! the woken owner is carried by the state word (release exchange / acquire CAS), not by the
-//! futex, so ThreadSanitizer sees it.
+//! Owner: `park`, `park_for`, `park_in`. Any thread: `unpark`. The happens-before edge between
+//! unpark and the woken owner is carried by the state word (release exchange / acquire CAS), not
+//! by the futex, so ThreadSanitizer sees it.
+//!
+//! `park_in(driver, timeout)` sleeps in a driver (the I/O driver's epoll_wait or io_uring wait)
+//! instead of the futex: the state is then IN_DRIVER (3), and `unpark` wakes the driver (an
+//! eventfd write) instead of the futex.
 
 #include <eddy/config.hpp>
 
 #include <eddy/detail/sync/atomic.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -23,6 +29,19 @@
 #include <unistd.h>
 
 namespace eddy::detail {
+
+/// Something a parked thread can sleep in instead of a futex: the I/O driver.
+class park_driver {
+public:
+    /// Sleeps until an event, `wake()`, or `timeout` (none: no limit), and dispatches the events.
+    /// Returns the number of events dispatched. One thread at a time.
+    virtual std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
+    /// Any thread: makes the current (or next) `wait` return soon.
+    virtual void wake() noexcept = 0;
+
+protected:
+    ~park_driver() = default;
+};
 
 class parker {
 public:
@@ -40,12 +59,36 @@ public:
         return park_impl(&ts);
     }
 
+    /// Sleeps in `driver` until it has events, `timeout` passes or `unpark` is called. Returns
+    /// true when unparked (the token is consumed).
+    bool park_in(park_driver& driver, std::optional<std::chrono::nanoseconds> timeout) {
+        if (consume_token())
+            return true;
+        driver_.store(&driver, memory_order_relaxed);
+        std::uint32_t expected = empty_state;
+        // ORDERING: release publishes driver_ to unpark's acquire exchange.
+        if (!state_.compare_exchange_strong(expected, in_driver_state, memory_order_acq_rel,
+                                            memory_order_acquire)) {
+            EDDY_ASSERT(expected == notified_state);
+            state_.store(empty_state, memory_order_relaxed);
+            return true;
+        }
+        driver.wait(timeout);
+        // An unpark that lands between wait() returning and this exchange still wakes the
+        // driver: its next wait returns at once, which costs one spurious turn and loses nothing.
+        // ORDERING: acquire pairs with unpark's release.
+        return state_.exchange(empty_state, memory_order_acq_rel) == notified_state;
+    }
+
     /// Any thread.
     void unpark() noexcept {
         // ORDERING: release publishes the work queued before this call to the woken owner, which
         // acquires in consume_token / park_impl.
-        if (state_.exchange(notified_state, memory_order_acq_rel) == parked_state) {
+        const std::uint32_t prev = state_.exchange(notified_state, memory_order_acq_rel);
+        if (prev == parked_state) {
             futex_wake();
+        } else if (prev == in_driver_state) {
+            driver_.load(memory_order_relaxed)->wake();
         }
     }
 
@@ -53,6 +96,7 @@ private:
     static constexpr std::uint32_t empty_state = 0;
     static constexpr std::uint32_t parked_state = 1;
     static constexpr std::uint32_t notified_state = 2;
+    static constexpr std::uint32_t in_driver_state = 3;
 
     bool consume_token() noexcept {
         std::uint32_t expected = notified_state;
@@ -104,6 +148,9 @@ private:
 
     static_assert(sizeof(atomic<std::uint32_t>) == sizeof(std::uint32_t));
     atomic<std::uint32_t> state_{empty_state};
+    /// Set by the owner before entering IN_DRIVER. Atomic because a late unparker may still read
+    /// it when the owner parks again (always the same driver).
+    atomic<park_driver*> driver_{nullptr};
 };
 
 } // namespace eddy::detail

@@ -13,12 +13,15 @@
 #include <eddy/runtime_metrics.hpp>
 
 #include <eddy/detail/blocking/pool.hpp>
+#include <eddy/detail/io/backend.hpp>
+#include <eddy/detail/io/driver.hpp>
 #include <eddy/detail/scheduler/runtime_options.hpp>
 #include <eddy/detail/scheduler/scheduler.hpp>
 #include <eddy/detail/time/driver.hpp>
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <utility>
 
 namespace eddy::detail {
@@ -40,11 +43,15 @@ public:
         m.blocking_queue_depth = blocking_->queue_depth();
         m.active_timers = time_.active();
         m.fired_timers = time_.fired();
+        io_->fill_metrics(m);
         return m;
     }
 
     [[nodiscard]] blocking_pool& blocking() const noexcept { return *blocking_; }
     [[nodiscard]] time_driver& time() noexcept { return time_; }
+    [[nodiscard]] io_driver& io() const noexcept { return *io_; }
+    /// The driver, shared: sockets keep it alive after the runtime is gone.
+    [[nodiscard]] const std::shared_ptr<io_driver>& io_shared() const noexcept { return io_; }
 
     /// True for the current-thread flavor: every task runs on one thread (the paused test clock
     /// requires it).
@@ -61,14 +68,18 @@ protected:
     /// `timer_shards`: one timer wheel per worker.
     runtime_core(runtime_options options, std::uint32_t timer_shards, bool single_threaded)
         : options_(std::move(options)),
+          io_(make_io_driver(options_.io)), // first: it may throw (a forced io_uring)
           blocking_(new blocking_pool(blocking_options_from(options_), this)),
           time_(timer_shards, options_.start_paused),
-          single_threaded_(single_threaded) {}
+          single_threaded_(single_threaded) {
+        time_.set_io(io_.get());
+    }
     ~runtime_core() override { blocking_->release(); }
 
     virtual void fill_metrics(runtime_metrics& m) const = 0;
 
     runtime_options options_;
+    std::shared_ptr<io_driver> io_;
     blocking_pool* blocking_; // one reference, released by the destructor
     time_driver time_;
     const bool single_threaded_;

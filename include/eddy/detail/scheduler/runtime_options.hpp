@@ -3,6 +3,8 @@
 
 #include <eddy/config.hpp>
 
+#include <eddy/io_backend.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +43,8 @@ struct runtime_options {
 
     /// Start with the clock paused (current-thread flavor only).
     bool start_paused = false;
+    /// The I/O driver's backend (`automatic`: see eddy/io_backend.hpp).
+    eddy::io_backend io = eddy::io_backend::automatic;
 };
 
 } // namespace eddy::detail

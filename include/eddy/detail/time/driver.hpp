@@ -14,8 +14,9 @@
 //!
 //! Parking: one thread at a time holds the park role (`try_acquire_park_role`) and sleeps in
 //! `park()` until the earliest timer is due or it is unparked. A registration earlier than the
-//! time that thread sleeps until unparks it, so it can sleep less. (The I/O driver will wait here
-//! instead of a futex.)
+//! time that thread sleeps until unparks it, so it can sleep less. With an I/O driver (`set_io`)
+//! the thread sleeps in it (epoll_wait / io_uring wait) instead of a futex, and I/O events end the
+//! sleep too.
 //!
 //! Registration lifetime (invariant 2): a `timer_registration` lives in the awaitable that waits.
 //! Its destructor calls `disarm`, which unlinks it from its wheel if it has not fired. Once fired,
@@ -66,6 +67,9 @@ public:
 
     time_driver(const time_driver&) = delete;
     time_driver& operator=(const time_driver&) = delete;
+
+    /// The driver parked threads sleep in (set once, before any thread parks).
+    void set_io(park_driver* io) noexcept { io_ = io; }
 
     [[nodiscard]] time_source& source() noexcept { return source_; }
     [[nodiscard]] const time_source& source() const noexcept { return source_; }
@@ -191,20 +195,26 @@ public:
         wait_until_.store(UINT64_MAX, memory_order_seq_cst);
         const std::optional<std::uint64_t> next = next_expiration();
         if (source_.paused()) {
-            if (next && auto_advance) {
+            // Idle means no I/O is ready either: look (without blocking) before jumping ahead.
+            const bool io_ready = io_ != nullptr && io_->wait(std::chrono::nanoseconds::zero()) > 0;
+            if (io_ready) {
+                // Tasks were woken: let them run before time moves.
+            } else if (next && auto_advance) {
                 source_.advance_to(source_.instant_of(*next));
             } else if (auto_advance) {
-                p.park();
+                sleep(p, std::nullopt);
             } else {
-                p.park_for(paused_poll);
+                sleep(p, paused_poll);
             }
         } else if (next) {
             wait_until_.store(*next, memory_order_seq_cst);
             const auto timeout = source_.instant_of(*next) - source_.now();
             if (timeout > std::chrono::nanoseconds::zero())
-                p.park_for(timeout);
+                sleep(p, timeout);
+            else if (io_ != nullptr)
+                io_->wait(std::chrono::nanoseconds::zero()); // due already: just look at I/O
         } else {
-            p.park();
+            sleep(p, std::nullopt);
         }
         wait_until_.store(UINT64_MAX, memory_order_seq_cst);
         return process();
@@ -220,6 +230,16 @@ private:
         timer_list expired; ///< scratch for process()
         atomic<std::size_t> count{0};
     };
+
+    void sleep(parker& p, std::optional<std::chrono::nanoseconds> timeout) {
+        if (io_ != nullptr) {
+            p.park_in(*io_, timeout);
+        } else if (timeout) {
+            p.park_for(*timeout);
+        } else {
+            p.park();
+        }
+    }
 
     void notify_if_earlier(std::uint64_t tick) noexcept {
         // ORDERING: seq_cst, see park().
@@ -239,6 +259,7 @@ private:
     atomic<std::uint64_t> fired_{0};
     atomic<parker*> parked_{nullptr};
     atomic<std::uint64_t> wait_until_{UINT64_MAX};
+    park_driver* io_ = nullptr;
 };
 
 } // namespace eddy::detail

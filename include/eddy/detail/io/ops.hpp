@@ -1,0 +1,256 @@
+#pragma once
+//! The I/O operations sockets are built from, each on both backends:
+//!  - io_uring: the operation is submitted (`uring_op`) and the task resumes with its result.
+//!  - epoll: the non-blocking system call is tried first; on EAGAIN the task waits for readiness
+//!    in that direction and tries again.
+//! Results are counts or `std::error_code`s in the system category (ECONNRESET, EPIPE, ...); a
+//! 0-byte read is end of stream. Sends use MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
+//!
+//! Cancellation: every operation is cancel-safe in the sense of invariant 2. Destroying it while
+//! it waits leaves no registration behind; on io_uring the in-flight operation is cancelled and
+//! the destruction completes only once the kernel is done with the buffers. Whether data moved:
+//! a cancelled epoll operation did not transfer anything; a cancelled io_uring operation may have
+//! completed in the kernel just before the cancel (a receive's bytes are then in the buffer but
+//! not reported), as with any completion-based API.
+//!
+//! Ready paths spend the cooperative budget, so a loop over an always-ready socket yields.
+
+#include <eddy/config.hpp>
+
+#include <eddy/result.hpp>
+#include <eddy/task.hpp>
+#include <eddy/waker.hpp>
+#include <eddy/yield_now.hpp>
+
+#include <eddy/detail/coop.hpp>
+#include <eddy/detail/io/epoll_driver.hpp>
+#include <eddy/detail/io/source.hpp>
+#include <eddy/detail/io/uring_driver.hpp>
+
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <system_error>
+#include <utility>
+
+#include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+namespace eddy::detail {
+
+/// Awaits one io_uring operation prepared by `Prep` (called with the SQE under the driver's
+/// submission lock); resumes with the CQE's result. See the module comment for cancellation.
+template <class Prep>
+class uring_op {
+public:
+    uring_op(uring_driver& d, Prep prep) noexcept : driver_(d), prep_(std::move(prep)) {}
+    uring_op(const uring_op&) = delete;
+    uring_op& operator=(const uring_op&) = delete;
+    ~uring_op() {
+        const std::uint32_t s = completion_.state.load(memory_order_acquire);
+        if (s == uring_completion::pending)
+            driver_.cancel(completion_);
+    }
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+    void await_suspend(std::coroutine_handle<> h) {
+        completion_.waker = current_waker(h).release();
+        driver_.submit(completion_, prep_);
+    }
+
+    [[nodiscard]] std::int32_t await_resume() const noexcept { return completion_.res; }
+
+private:
+    uring_driver& driver_;
+    Prep prep_;
+    uring_completion completion_;
+};
+
+inline std::error_code system_error_code(long negative_errno) noexcept {
+    return {static_cast<int>(-negative_errno), std::system_category()};
+}
+
+/// A system call's result as a count or -errno.
+inline long count_or_errno(long r) noexcept { return r >= 0 ? r : -errno; }
+
+/// One operation on `src` (see the module comment): `attempt()` is the non-blocking call for
+/// epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation, `interest` is the
+/// readiness direction the call needs.
+template <class Attempt, class Prep>
+task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attempt attempt,
+                                  Prep prep) {
+    if (!src.is_open())
+        co_return std::error_code(EBADF, std::system_category());
+    if (src.driver().is_shut_down())
+        co_return errc::shutdown;
+    if (src.completion_based()) {
+        uring_op<Prep> op(src.uring(), std::move(prep));
+        const std::int32_t r = co_await op;
+        if (r < 0)
+            co_return system_error_code(r);
+        co_return static_cast<std::size_t>(r);
+    }
+    if (!coop::has_remaining())
+        co_await yield_now();
+    for (;;) {
+        scheduled_io* io = src.registration();
+        const std::uint32_t word = io != nullptr ? io->snapshot() : 0;
+        const long r = attempt();
+        if (r >= 0) {
+            (void)coop::try_consume();
+            co_return static_cast<std::size_t>(r);
+        }
+        if (r == -EINTR)
+            continue;
+        if (r != -EAGAIN && r != -EWOULDBLOCK)
+            co_return system_error_code(r);
+        if (io == nullptr) {
+            // First wait: registering reports the readiness the fd has now.
+            std::error_code ec;
+            io = src.register_now(ec);
+            if (io == nullptr)
+                co_return ec;
+        } else {
+            io->clear_ready(word, interest);
+        }
+        co_await io->ready_for(interest);
+    }
+}
+
+inline task<result<std::size_t>> recv(io_source& s, void* buf, std::size_t len, int flags = 0) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::read_interest,
+        [=] { return count_or_errno(::recv(fd, buf, len, flags | MSG_DONTWAIT)); },
+        [=](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf, len, flags); });
+}
+
+inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t len,
+                                      int flags = 0) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::write_interest,
+        [=] {
+            return count_or_errno(::send(fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT));
+        },
+        [=](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL); });
+}
+
+/// `msg` must stay valid until the operation completes (it lives in the caller's frame).
+inline task<result<std::size_t>> recvmsg(io_source& s, msghdr* msg, int flags = 0) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::read_interest,
+        [=] { return count_or_errno(::recvmsg(fd, msg, flags | MSG_DONTWAIT)); },
+        [=](io_uring_sqe* sqe) {
+            io_uring_prep_recvmsg(sqe, fd, msg, static_cast<unsigned>(flags));
+        });
+}
+
+inline task<result<std::size_t>> sendmsg(io_source& s, const msghdr* msg, int flags = 0) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::write_interest,
+        [=] {
+            return count_or_errno(::sendmsg(fd, msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT));
+        },
+        [=](io_uring_sqe* sqe) {
+            io_uring_prep_sendmsg(sqe, fd, msg, static_cast<unsigned>(flags | MSG_NOSIGNAL));
+        });
+}
+
+/// read(2) on a pipe, eventfd or socket (not regular files: see fs).
+inline task<result<std::size_t>> read(io_source& s, void* buf, std::size_t len) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::read_interest, [=] { return count_or_errno(::read(fd, buf, len)); },
+        [=](io_uring_sqe* sqe) {
+            io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(len), static_cast<__u64>(-1));
+        });
+}
+
+inline task<result<std::size_t>> write(io_source& s, const void* buf, std::size_t len) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::write_interest, [=] { return count_or_errno(::write(fd, buf, len)); },
+        [=](io_uring_sqe* sqe) {
+            io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len),
+                                static_cast<__u64>(-1));
+        });
+}
+
+/// Gathers `iov` (which must stay valid until the operation completes) into one send. A
+/// sendmsg rather than a writev, for MSG_NOSIGNAL.
+inline task<result<std::size_t>> send_vectored(io_source& s, const iovec* iov, std::size_t count) {
+    const int fd = s.fd();
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = count;
+    // The prep copy of `msg` lives in the operation (inside the coroutine frame) until it is done.
+    return perform(
+        s, ready::write_interest,
+        [=] { return count_or_errno(::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)); },
+        [=](io_uring_sqe* sqe) { io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL); });
+}
+
+/// Accepts one connection: the new fd (in the backend's mode, close-on-exec). `addr`/`len`
+/// receive the peer's address and must stay valid until the operation completes.
+inline task<result<std::size_t>> accept(io_source& s, sockaddr* addr, socklen_t* len) {
+    const int fd = s.fd();
+    return perform(
+        s, ready::read_interest,
+        [=] { return count_or_errno(::accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC)); },
+        [=](io_uring_sqe* sqe) { io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC); });
+}
+
+/// Connects `s` (a fresh socket) to `addr`, which must stay valid until the operation completes.
+inline task<result<void>> connect(io_source& s, const sockaddr* addr, socklen_t len) {
+    if (!s.is_open())
+        co_return std::error_code(EBADF, std::system_category());
+    if (s.driver().is_shut_down())
+        co_return errc::shutdown;
+    const int fd = s.fd();
+    if (s.completion_based()) {
+        auto prep = [=](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd, addr, len); };
+        uring_op<decltype(prep)> op(s.uring(), prep);
+        const std::int32_t r = co_await op;
+        if (r < 0)
+            co_return system_error_code(r);
+        co_return result<void>{};
+    }
+    int rc = 0;
+    do {
+        rc = ::connect(fd, addr, len);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        co_return result<void>{};
+    if (errno != EINPROGRESS)
+        co_return last_system_error();
+    std::error_code ec;
+    scheduled_io* io = s.register_now(ec);
+    if (io == nullptr)
+        co_return ec;
+    for (;;) {
+        const std::uint32_t word = io->snapshot();
+        int err = 0;
+        socklen_t err_len = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0)
+            co_return last_system_error();
+        if (err != 0)
+            co_return std::error_code(err, std::system_category());
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0)
+            co_return result<void>{};
+        if (errno != ENOTCONN)
+            co_return last_system_error();
+        io->clear_ready(word, ready::write_interest);
+        co_await io->ready_for(ready::write_interest);
+    }
+}
+
+} // namespace eddy::detail

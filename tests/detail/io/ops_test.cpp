@@ -1,0 +1,178 @@
+#include <eddy/detail/io/ops.hpp>
+#include <eddy/detail/io/source.hpp>
+#include <eddy/runtime.hpp>
+#include <eddy/spawn.hpp>
+#include <eddy/task.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include "support/io.hpp"
+#include "support/runtimes.hpp"
+#include "support/throws.hpp"
+
+namespace {
+
+using eddy::detail::io_source;
+
+struct pair_of_sources {
+    io_source a;
+    io_source b;
+};
+
+/// A connected AF_UNIX stream socket pair owned by the current runtime.
+pair_of_sources make_pair() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    auto a = io_source::adopt(fds[0]);
+    auto b = io_source::adopt(fds[1]);
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    return {std::move(*a), std::move(*b)};
+}
+
+} // namespace
+
+TEST_CASE("io ops: send and recv over a socket pair", "[io][ops]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    CHECK(rt.get_handle().metrics().io_backend == cfg.backend);
+    const bool ok = rt.block_on([]() -> eddy::task<bool> {
+        auto p = make_pair();
+        const std::string_view msg = "hello";
+        auto sent = co_await eddy::detail::send(p.a, msg.data(), msg.size());
+        if (!sent || *sent != msg.size())
+            co_return false;
+        std::array<char, 16> buf{};
+        auto got = co_await eddy::detail::recv(p.b, buf.data(), buf.size());
+        co_return got && *got == msg.size() && std::string_view(buf.data(), *got) == msg;
+    }());
+    CHECK(ok);
+}
+
+TEST_CASE("io ops: a recv waits for data sent later by another task", "[io][ops]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    const std::size_t n = rt.block_on([]() -> eddy::task<std::size_t> {
+        auto p = make_pair();
+        io_source* a = &p.a;
+        auto reader = eddy::spawn([](io_source* b) -> eddy::task<std::size_t> {
+            std::size_t total = 0;
+            std::array<char, 64> buf{};
+            for (;;) {
+                auto r = co_await eddy::detail::recv(*b, buf.data(), buf.size());
+                if (!r || *r == 0)
+                    break;
+                total += *r;
+            }
+            co_return total;
+        }(&p.b));
+        co_await eddy::test::settle();
+        for (int i = 0; i < 100; ++i) {
+            auto s = co_await eddy::detail::send(*a, "0123456789", 10);
+            if (!s)
+                co_return 0;
+            if (i % 10 == 0)
+                co_await eddy::test::settle(1);
+        }
+        ::shutdown(a->fd(), SHUT_WR);
+        co_return co_await reader;
+    }());
+    CHECK(n == 1000);
+}
+
+TEST_CASE("io ops: aborting tasks blocked in recv leaves nothing behind", "[io][ops][cancel]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    constexpr int tasks = 1000;
+    rt.block_on([]() -> eddy::task<> {
+        std::vector<pair_of_sources> pairs;
+        pairs.reserve(tasks); // the tasks point into it
+        std::vector<eddy::join_handle<std::size_t>> handles;
+        for (int i = 0; i < tasks; ++i) {
+            pairs.push_back(make_pair());
+            handles.push_back(eddy::spawn([](io_source* s) -> eddy::task<std::size_t> {
+                std::vector<char> buf(256); // the kernel writes here on io_uring
+                auto r = co_await eddy::detail::recv(*s, buf.data(), buf.size());
+                co_return r ? *r : 0;
+            }(&pairs.back().b)));
+        }
+        co_await eddy::test::settle(8);
+        for (auto& h : handles) {
+            const bool cancelled = co_await eddy::test::abort_and_join(h);
+            if (!cancelled)
+                throw std::runtime_error("a blocked recv finished instead of being cancelled");
+        }
+        // The buffers are freed; data arriving now must not land anywhere.
+        for (auto& p : pairs) {
+            auto s = co_await eddy::detail::send(p.a, "x", 1);
+            (void)s;
+        }
+        std::vector<std::vector<char>> reuse(tasks, std::vector<char>(256, 'y'));
+        co_await eddy::test::settle(8);
+        for (const auto& v : reuse) {
+            for (char c : v) {
+                if (c != 'y')
+                    throw std::runtime_error("freed buffer written after cancellation");
+            }
+        }
+    }());
+    SUCCEED();
+}
+
+TEST_CASE("io ops: shutting down the runtime cancels blocked operations", "[io][ops][cancel]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    std::vector<pair_of_sources> pairs;
+    {
+        auto rt = cfg.runtime();
+        rt.block_on([&pairs]() -> eddy::task<> {
+            pairs.reserve(16);
+            for (int i = 0; i < 16; ++i) {
+                pairs.push_back(make_pair());
+                (void)eddy::spawn([](io_source* s) -> eddy::task<> {
+                    std::array<char, 32> buf{};
+                    auto r = co_await eddy::detail::recv(*s, buf.data(), buf.size());
+                    (void)r;
+                }(&pairs.back().b));
+            }
+            co_await eddy::test::settle(8);
+        }());
+    }
+    // The sockets outlive the runtime: they still close cleanly, and operations fail.
+    auto r = eddy::runtime::builder::current_thread().build().block_on(
+        [](io_source* s) -> eddy::task<bool> {
+            auto sent = co_await eddy::detail::send(*s, "x", 1);
+            co_return !sent && sent.error() == eddy::errc::shutdown;
+        }(&pairs.front().a));
+    CHECK(r);
+    pairs.clear();
+}
+
+TEST_CASE("io backend: forced io_uring that cannot start fails at build", "[io][backend]") {
+    eddy::detail::simulate_io_uring_unavailable.store(true);
+    CHECK_THROWS_AS(eddy::runtime::builder::current_thread()
+                        .io_backend(eddy::io_backend::io_uring)
+                        .build(),
+                    std::system_error);
+    auto rt = eddy::runtime::builder::current_thread()
+                  .io_backend(eddy::io_backend::automatic)
+                  .build();
+    eddy::detail::simulate_io_uring_unavailable.store(false);
+    const auto b = rt.get_handle().metrics().io_backend;
+    // automatic fell back (unless EDDY_IO_BACKEND forces a backend for the whole run)
+    const char* env = std::getenv("EDDY_IO_BACKEND");
+    if (env == nullptr || std::string_view(env) == "automatic")
+        CHECK(b == eddy::io_backend::epoll);
+    auto rt2 = eddy::runtime::builder::current_thread().build();
+    CHECK(rt2.get_handle().metrics().io_backend != eddy::io_backend::automatic);
+}
