@@ -211,7 +211,7 @@ TEST_CASE("aborting a task that waits for a lookup drops the answer without leak
             CHECK_FALSE(h.is_finished());
             h.abort();
             const bool was_cancelled = co_await joined_as_cancelled(h);
-            // Now let the dropped query run; its answer has no reader and is freed.
+            // The cancelled query is discarded (never run) when the pool thread gets to it.
             release->release();
             co_await blocker;
             co_return was_cancelled;

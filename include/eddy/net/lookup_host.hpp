@@ -33,9 +33,9 @@
 //! Cancel-safety: cancel-safe, nothing shared is lost. If the awaiting task is cancelled (aborted,
 //! shut down, a select or timeout loser) while the query runs, `getaddrinfo` cannot be
 //! interrupted: it keeps running on its pool thread and its answer is dropped (freed) when it
-//! returns. A query still queued behind other blocking work also runs and is dropped. Destroying
-//! the runtime waits for a running query to return (bounded by the resolver's own timeouts,
-//! see resolv.conf(5)).
+//! returns. A query still queued (every pool thread busy) is cancelled and never runs.
+//! Destroying the runtime waits for a running query to return (bounded by the resolver's own
+//! timeouts, see resolv.conf(5)).
 
 #include <eddy/config.hpp>
 
@@ -181,6 +181,13 @@ inline task<result<std::vector<socket_address>>> lookup_host(std::string host, s
 
     auto query = spawn_blocking(
         [name = std::string(name), port] { return detail::resolve_blocking(name, port); });
+    // If this frame is destroyed (cancelled) while the query still waits for a pool thread, the
+    // query never runs; once running it runs to its end and its answer is dropped. Declared
+    // after `query`, so it runs before the handle detaches. No effect on a finished query.
+    struct cancel_on_drop {
+        join_handle<result<std::vector<socket_address>>>& query;
+        ~cancel_on_drop() { query.abort(); }
+    } const cancel_guard{query};
     try {
         co_return co_await query;
     } catch (const join_error& e) {
