@@ -1,0 +1,205 @@
+// echo_c<C>, C in {1, 10, 100, 1000, 10000}: TCP echo on 127.0.0.1 (shared/SUITE.md). The load
+// client (echo_load.hpp) opens C connections; each sends a 64-byte message and waits for its echo,
+// again and again. Each server of the table below runs in a child process of its own
+// (echo_server.hpp), a fresh one for every repetition. One line per server:
+//
+//   RESULT <runtime> echo_c<C> <msgs/s> msgs/s p50_us=<x> p99_us=<y> server_rss_mib=<z>
+//          server_cpu_us_per_msg=<u> server_user_us_per_msg=<v>
+//
+//   msgs/s                   echoes completed in the counted window / the window's length
+//   p50_us, p99_us           latency from sending a message to reading the last byte of its echo
+//   server_rss_mib           the server's peak resident set over its whole run (connections and
+//                            their threads/tasks included)
+//   server_cpu_us_per_msg    the server's user+sys CPU time during the counted window / the
+//                            window's messages; server_user_us_per_msg: the user part alone,
+//                            known to a clock tick (10 ms) only: +-0.05 us/msg over 5 s at 40k/s
+//
+// When the load client saw errors (mismatched echoes, connections closed or failed, a message
+// with no echo during the whole window) the line ends with `errors=<n>`, the first described on
+// stderr. A run that fails outright (server crash, connections refused, file descriptor limit)
+// prints why on stderr and no line; the other servers still run.
+//
+// Environment:
+//   EDDY_ECHO_SECONDS  length of the counted window in seconds (default 5). The warm-up before it
+//                      is 0.5 s, or a fifth of the window when that is shorter.
+//   EDDY_ECHO_REPS     repetitions (default 1, unlike the suite's 5). One repetition already
+//                      times 10^5 to 10^6 messages over 5 s, so it is its own average, and five
+//                      of them for 5 connection counts and 3 servers would take 7 minutes. With
+//                      several, msgs/s is their median and the other figures are those of the
+//                      median repetition (the lower of the middle two for an even count).
+//   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all).
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "suite/echo_load.hpp"
+#include "suite/echo_server.hpp"
+#include "suite/suite.hpp"
+
+namespace {
+
+struct echo_server {
+    std::string_view runtime;
+    suite::serve_fn serve;
+};
+
+// The servers measured, in output order. To add one, include the header with its serve function
+// (the contract is at the top of echo_server.hpp) and add one line, e.g.
+//     {"eddy-epoll", serve_eddy_epoll},
+//     {"eddy-uring", serve_eddy_uring},
+const echo_server servers[] = {
+    {"sync", suite::serve_sync},
+};
+
+constexpr std::size_t message_size = 64;
+
+struct config {
+    std::chrono::duration<double> seconds{5.0};
+    int reps = 1;
+    std::vector<std::string> only; // empty: every server
+
+    bool selected(std::string_view runtime) const {
+        return only.empty() || std::find(only.begin(), only.end(), runtime) != only.end();
+    }
+};
+
+config read_config() {
+    config cfg;
+    if (const char* v = std::getenv("EDDY_ECHO_SECONDS"); v != nullptr && *v != '\0') {
+        char* end = nullptr;
+        const double s = std::strtod(v, &end);
+        if (*end != '\0' || !(s > 0 && s < 3600))
+            throw std::invalid_argument(
+                fmt::format("EDDY_ECHO_SECONDS='{}' is not a number of seconds in (0, 3600)", v));
+        cfg.seconds = std::chrono::duration<double>(s);
+    }
+    if (const char* v = std::getenv("EDDY_ECHO_REPS"); v != nullptr && *v != '\0') {
+        char* end = nullptr;
+        const long n = std::strtol(v, &end, 10);
+        if (*end != '\0' || n < 1 || n > 100)
+            throw std::invalid_argument(
+                fmt::format("EDDY_ECHO_REPS='{}' is not a count from 1 to 100", v));
+        cfg.reps = static_cast<int>(n);
+    }
+    if (const char* v = std::getenv("EDDY_ECHO_SERVERS"); v != nullptr && *v != '\0') {
+        std::string_view rest = v;
+        while (!rest.empty()) {
+            const std::size_t comma = std::min(rest.find(','), rest.size());
+            std::string_view name = rest.substr(0, comma);
+            rest.remove_prefix(std::min(comma + 1, rest.size()));
+            while (!name.empty() && name.front() == ' ')
+                name.remove_prefix(1);
+            while (!name.empty() && name.back() == ' ')
+                name.remove_suffix(1);
+            if (name.empty())
+                continue;
+            const bool known = std::any_of(std::begin(servers), std::end(servers),
+                                           [&](const echo_server& s) { return s.runtime == name; });
+            if (!known)
+                fmt::print(stderr, "suite: EDDY_ECHO_SERVERS: no echo server '{}' (ignored)\n",
+                           name);
+            cfg.only.emplace_back(name);
+        }
+    }
+    return cfg;
+}
+
+struct rep_figures {
+    suite::echo_load_result load;
+    double rss_mib = 0;
+    double cpu_us_per_msg = 0;
+    double user_us_per_msg = 0;
+};
+
+rep_figures run_once(const echo_server& s, int connections, const config& cfg) {
+    suite::server_process server = suite::start_server(s.serve);
+    suite::cpu_times before;
+    suite::cpu_times after;
+    suite::echo_load_options options;
+    options.warmup = std::min(std::chrono::duration<double>(0.5), cfg.seconds / 5);
+    options.on_measure_start = [&] { before = suite::process_cpu(server.pid); };
+    options.on_measure_end = [&] { after = suite::process_cpu(server.pid); };
+    rep_figures r;
+    r.load = suite::run_echo_load(server.port, connections, cfg.seconds, message_size, options);
+    const suite::server_figures f = suite::stop_server(server);
+    if (r.load.messages == 0) {
+        throw std::runtime_error(
+            "no echo completed in the counted window" +
+            (r.load.first_error.empty() ? std::string() : " (" + r.load.first_error + ")"));
+    }
+    const auto msgs = static_cast<double>(r.load.messages);
+    r.rss_mib = f.peak_rss_mib;
+    r.cpu_us_per_msg = (after.user_us - before.user_us + after.sys_us - before.sys_us) / msgs;
+    r.user_us_per_msg = (after.user_us - before.user_us) / msgs;
+    return r;
+}
+
+void run_server(const echo_server& s, int connections, const std::string& workload,
+                const config& cfg) {
+    std::vector<rep_figures> reps;
+    for (int i = 0; i < cfg.reps; ++i)
+        reps.push_back(run_once(s, connections, cfg));
+
+    std::vector<double> rates;
+    for (const auto& r : reps)
+        rates.push_back(r.load.msgs_per_sec);
+    std::vector<std::size_t> order(reps.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return reps[a].load.msgs_per_sec < reps[b].load.msgs_per_sec;
+    });
+    const rep_figures& mid = reps[order[(order.size() - 1) / 2]];
+
+    std::uint64_t errors = 0;
+    for (const auto& r : reps) {
+        errors += r.load.errors;
+        if (r.load.errors != 0) {
+            fmt::print(stderr, "suite: {} ({}): {} errors, the first: {}\n", workload, s.runtime,
+                       r.load.errors, r.load.first_error);
+        }
+    }
+    std::string extra = fmt::format("p50_us={:.1f} p99_us={:.1f} server_rss_mib={:.1f} "
+                                    "server_cpu_us_per_msg={:.2f} server_user_us_per_msg={:.2f}",
+                                    mid.load.p50_us, mid.load.p99_us, mid.rss_mib,
+                                    mid.cpu_us_per_msg, mid.user_us_per_msg);
+    if (errors != 0)
+        extra += fmt::format(" errors={}", errors);
+    suite::report(s.runtime, workload, suite::median(rates), "msgs/s", extra);
+}
+
+void echo_workload(int connections) {
+    const std::string workload = fmt::format("echo_c{}", connections);
+    config cfg;
+    try {
+        cfg = read_config();
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "suite: {}: {}\n", workload, e.what());
+        return;
+    }
+    for (const auto& s : servers) {
+        if (!cfg.selected(s.runtime))
+            continue;
+        try {
+            run_server(s, connections, workload, cfg);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "suite: {} ({}) failed: {}\n", workload, s.runtime, e.what());
+        }
+    }
+}
+
+const suite::registration reg_c1{"echo_c1", [] { echo_workload(1); }};
+const suite::registration reg_c10{"echo_c10", [] { echo_workload(10); }};
+const suite::registration reg_c100{"echo_c100", [] { echo_workload(100); }};
+const suite::registration reg_c1000{"echo_c1000", [] { echo_workload(1000); }};
+const suite::registration reg_c10000{"echo_c10000", [] { echo_workload(10000); }};
+
+} // namespace
