@@ -18,14 +18,15 @@ namespace eddy {
 
 /// Conditions raised by the runtime itself. Zero is reserved for "no error".
 enum class errc {
-    timed_out = 1, ///< a `timeout` expired before the operation finished
-    cancelled,     ///< the task or operation was cancelled (aborted, shut down, lost a select)
-    closed,        ///< the channel, runtime or resource is closed
-    lagged,        ///< a broadcast receiver fell behind and skipped values
-    full,          ///< a bounded queue is full (non-blocking attempt)
-    empty,         ///< nothing to receive (non-blocking attempt)
-    already_taken, ///< a one-shot value (join output, oneshot) was already consumed
-    shutdown,      ///< the runtime is shutting down and refused new work
+    timed_out = 1,  ///< a `timeout` expired before the operation finished
+    cancelled,      ///< the task or operation was cancelled (aborted, shut down, lost a select)
+    closed,         ///< the channel, runtime or resource is closed
+    lagged,         ///< a broadcast receiver fell behind and skipped values
+    full,           ///< a bounded queue is full (non-blocking attempt)
+    empty,          ///< nothing to receive (non-blocking attempt)
+    already_taken,  ///< a one-shot value (join output, oneshot) was already consumed
+    shutdown,       ///< the runtime is shutting down and refused new work
+    unexpected_eof, ///< the stream ended before the requested bytes arrived (`read_exact`)
 };
 
 namespace detail {
@@ -52,6 +53,8 @@ public:
             return "value already taken";
         case errc::shutdown:
             return "runtime is shutting down";
+        case errc::unexpected_eof:
+            return "unexpected end of stream";
         }
         return "unknown eddy error";
     }

@@ -27,6 +27,8 @@
 #include <eddy/detail/io/source.hpp>
 #include <eddy/detail/io/uring_driver.hpp>
 
+#include <liburing.h>
+
 #include <cerrno>
 #include <coroutine>
 #include <cstddef>
@@ -34,25 +36,41 @@
 #include <system_error>
 #include <utility>
 
-#include <liburing.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 namespace eddy::detail {
 
+/// What to do with the result of an operation that completed but was never resumed (its task
+/// was cancelled in between): nothing, for most operations.
+struct keep_result {
+    void operator()(std::int32_t /*res*/) const noexcept {}
+};
+
+/// Closes the fd an accept produced for a task that is gone.
+struct close_result_fd {
+    void operator()(std::int32_t res) const noexcept {
+        if (res >= 0)
+            ::close(res);
+    }
+};
+
 /// Awaits one io_uring operation prepared by `Prep` (called with the SQE under the driver's
-/// submission lock); resumes with the CQE's result. See the module comment for cancellation.
-template <class Prep>
+/// submission lock); resumes with the CQE's result. See the module comment for cancellation;
+/// `Discard` releases a result nobody will take (the fd of an accept cancelled too late).
+template <class Prep, class Discard = keep_result>
 class uring_op {
 public:
     uring_op(uring_driver& d, Prep prep) noexcept : driver_(d), prep_(std::move(prep)) {}
     uring_op(const uring_op&) = delete;
     uring_op& operator=(const uring_op&) = delete;
     ~uring_op() {
-        const std::uint32_t s = completion_.state.load(memory_order_acquire);
-        if (s == uring_completion::pending)
+        if (completion_.state.load(memory_order_acquire) == uring_completion::pending)
             driver_.cancel(completion_);
+        // ORDERING: acquire, as above: res is published with DONE.
+        if (!resumed_ && completion_.state.load(memory_order_acquire) == uring_completion::done)
+            Discard{}(completion_.res);
     }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
@@ -62,12 +80,16 @@ public:
         driver_.submit(completion_, prep_);
     }
 
-    [[nodiscard]] std::int32_t await_resume() const noexcept { return completion_.res; }
+    [[nodiscard]] std::int32_t await_resume() noexcept {
+        resumed_ = true;
+        return completion_.res;
+    }
 
 private:
     uring_driver& driver_;
     Prep prep_;
     uring_completion completion_;
+    bool resumed_ = false;
 };
 
 inline std::error_code system_error_code(long negative_errno) noexcept {
@@ -75,20 +97,22 @@ inline std::error_code system_error_code(long negative_errno) noexcept {
 }
 
 /// A system call's result as a count or -errno.
-inline long count_or_errno(long r) noexcept { return r >= 0 ? r : -errno; }
+inline long count_or_errno(long r) noexcept {
+    return r >= 0 ? r : -errno;
+}
 
 /// One operation on `src` (see the module comment): `attempt()` is the non-blocking call for
 /// epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation, `interest` is the
 /// readiness direction the call needs.
-template <class Attempt, class Prep>
+template <class Attempt, class Prep, class Discard = keep_result>
 task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attempt attempt,
-                                  Prep prep) {
+                                  Prep prep, Discard /*discard*/ = {}) {
     if (!src.is_open())
         co_return std::error_code(EBADF, std::system_category());
     if (src.driver().is_shut_down())
         co_return errc::shutdown;
     if (src.completion_based()) {
-        uring_op<Prep> op(src.uring(), std::move(prep));
+        uring_op<Prep, Discard> op(src.uring(), std::move(prep));
         const std::int32_t r = co_await op;
         if (r < 0)
             co_return system_error_code(r);
@@ -134,9 +158,7 @@ inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t
     const int fd = s.fd();
     return perform(
         s, ready::write_interest,
-        [=] {
-            return count_or_errno(::send(fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT));
-        },
+        [=] { return count_or_errno(::send(fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT)); },
         [=](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL); });
 }
 
@@ -155,9 +177,7 @@ inline task<result<std::size_t>> sendmsg(io_source& s, const msghdr* msg, int fl
     const int fd = s.fd();
     return perform(
         s, ready::write_interest,
-        [=] {
-            return count_or_errno(::sendmsg(fd, msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT));
-        },
+        [=] { return count_or_errno(::sendmsg(fd, msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT)); },
         [=](io_uring_sqe* sqe) {
             io_uring_prep_sendmsg(sqe, fd, msg, static_cast<unsigned>(flags | MSG_NOSIGNAL));
         });
@@ -178,8 +198,7 @@ inline task<result<std::size_t>> write(io_source& s, const void* buf, std::size_
     return perform(
         s, ready::write_interest, [=] { return count_or_errno(::write(fd, buf, len)); },
         [=](io_uring_sqe* sqe) {
-            io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len),
-                                static_cast<__u64>(-1));
+            io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len), static_cast<__u64>(-1));
         });
 }
 
@@ -204,7 +223,8 @@ inline task<result<std::size_t>> accept(io_source& s, sockaddr* addr, socklen_t*
     return perform(
         s, ready::read_interest,
         [=] { return count_or_errno(::accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC)); },
-        [=](io_uring_sqe* sqe) { io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC); });
+        [=](io_uring_sqe* sqe) { io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC); },
+        close_result_fd{});
 }
 
 /// Connects `s` (a fresh socket) to `addr`, which must stay valid until the operation completes.

@@ -1,0 +1,181 @@
+#pragma once
+//! What every connected stream socket (TCP, Unix) and its split halves share: the read and write
+//! operations as mixins over an `io_source`, and the socket-level helpers listeners use.
+//!
+//! `stream_reader<D>` / `stream_writer<D>` give `D` (which provides `source()`) the operations;
+//! their awaitables follow detail/io/ops.hpp: cancel-safe, with the backend caveat stated there.
+//! `read_exact` and `write_all` loop over partial transfers; cancelled midway, the bytes already
+//! moved are gone (the caller cannot tell how many): use `read`/`write` when that matters.
+
+#include <eddy/config.hpp>
+
+#include <eddy/result.hpp>
+#include <eddy/task.hpp>
+
+#include <eddy/detail/io/ops.hpp>
+#include <eddy/detail/io/source.hpp>
+#include <eddy/net/socket_address.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+namespace eddy::detail {
+
+template <class D>
+class stream_reader {
+public:
+    /// Reads what is available (at least one byte), waiting if nothing is. 0 means the peer
+    /// closed its side (end of stream).
+    task<result<std::size_t>> read(std::span<std::byte> buf) {
+        return detail::recv(self().source(), buf.data(), buf.size());
+    }
+    task<result<std::size_t>> read(void* buf, std::size_t len) {
+        return detail::recv(self().source(), buf, len);
+    }
+
+    /// Fills `buf` completely; `errc::unexpected_eof` when the stream ends first.
+    task<result<void>> read_exact(std::span<std::byte> buf) {
+        io_source& s = self().source();
+        std::size_t done = 0;
+        while (done < buf.size()) {
+            auto r = co_await detail::recv(s, buf.data() + done, buf.size() - done);
+            if (!r)
+                co_return r.error();
+            if (*r == 0)
+                co_return errc::unexpected_eof;
+            done += *r;
+        }
+        co_return result<void>{};
+    }
+
+    /// Like `read`, but leaves the bytes in the socket for the next read (MSG_PEEK).
+    task<result<std::size_t>> peek(std::span<std::byte> buf) {
+        return detail::recv(self().source(), buf.data(), buf.size(), MSG_PEEK);
+    }
+
+private:
+    D& self() noexcept { return static_cast<D&>(*this); }
+};
+
+template <class D>
+class stream_writer {
+public:
+    /// Writes some of `buf` (at least one byte), waiting for room if there is none.
+    task<result<std::size_t>> write(std::span<const std::byte> buf) {
+        return detail::send(self().source(), buf.data(), buf.size());
+    }
+    task<result<std::size_t>> write(const void* buf, std::size_t len) {
+        return detail::send(self().source(), buf, len);
+    }
+
+    /// Writes all of `buf`. A peer that closed gives EPIPE or ECONNRESET (never SIGPIPE).
+    task<result<void>> write_all(std::span<const std::byte> buf) {
+        io_source& s = self().source();
+        std::size_t done = 0;
+        while (done < buf.size()) {
+            auto r = co_await detail::send(s, buf.data() + done, buf.size() - done);
+            if (!r)
+                co_return r.error();
+            done += *r;
+        }
+        co_return result<void>{};
+    }
+    task<result<void>> write_all(std::string_view text) {
+        return write_all(std::as_bytes(std::span<const char>(text.data(), text.size())));
+    }
+
+    /// Gathers several buffers into one send; returns how many bytes went (possibly fewer than
+    /// all). The spans' memory must stay valid until it completes.
+    task<result<std::size_t>> write_vectored(std::span<const std::span<const std::byte>> bufs) {
+        std::vector<iovec> iov;
+        iov.reserve(bufs.size());
+        for (const auto& b : bufs)
+            iov.push_back(iovec{const_cast<std::byte*>(b.data()), b.size()});
+        co_return co_await detail::send_vectored(self().source(), iov.data(), iov.size());
+    }
+
+    /// Shuts down the writing direction: the peer reads end of stream once it has read
+    /// everything sent before.
+    result<void> shutdown_write() noexcept {
+        if (::shutdown(self().source().fd(), SHUT_WR) < 0)
+            return last_system_error();
+        return {};
+    }
+
+private:
+    D& self() noexcept { return static_cast<D&>(*this); }
+};
+
+/// setsockopt of an int option.
+inline result<void> set_int_option(int fd, int level, int name, int value) noexcept {
+    if (::setsockopt(fd, level, name, &value, sizeof value) < 0)
+        return last_system_error();
+    return {};
+}
+
+inline result<int> get_int_option(int fd, int level, int name) noexcept {
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (::getsockopt(fd, level, name, &value, &len) < 0)
+        return last_system_error();
+    return value;
+}
+
+/// A listening socket for `addr` in the current runtime (SO_REUSEADDR for IP).
+inline result<io_source> listen_on(const net::socket_address& addr, int backlog) {
+    const int domain = addr.native()->sa_family;
+    if (addr.family() == net::address_family::unspecified)
+        return std::make_error_code(std::errc::invalid_argument);
+    auto s = io_source::open_socket(domain, SOCK_STREAM, 0);
+    if (!s)
+        return s.error();
+    if (domain != AF_UNIX) {
+        if (auto r = set_int_option(s->fd(), SOL_SOCKET, SO_REUSEADDR, 1); !r)
+            return r.error();
+    }
+    if (::bind(s->fd(), addr.native(), addr.native_size()) < 0)
+        return last_system_error();
+    if (::listen(s->fd(), backlog) < 0)
+        return last_system_error();
+    return s;
+}
+
+/// Accepts one connection on `listener`: the connected socket and the peer's address. Errors
+/// such as EMFILE/ENFILE (out of fds) are returned; the listener stays usable.
+inline task<result<std::pair<io_source, net::socket_address>>> accept_on(io_source& listener) {
+    net::socket_address peer;
+    socklen_t len = net::socket_address::native_capacity();
+    auto r = co_await detail::accept(listener, peer.native_buffer(), &len);
+    if (!r)
+        co_return r.error();
+    peer.set_native_size(len);
+    auto s = io_source::adopt(static_cast<int>(*r));
+    if (!s)
+        co_return s.error();
+    co_return std::pair<io_source, net::socket_address>(std::move(*s), peer);
+}
+
+/// A socket of `addr`'s family connected to it.
+inline task<result<io_source>> connect_to(net::socket_address addr) {
+    if (addr.family() == net::address_family::unspecified)
+        co_return std::make_error_code(std::errc::invalid_argument);
+    auto s = io_source::open_socket(addr.native()->sa_family, SOCK_STREAM, 0);
+    if (!s)
+        co_return s.error();
+    auto r = co_await detail::connect(*s, addr.native(), addr.native_size());
+    if (!r)
+        co_return r.error();
+    co_return std::move(*s);
+}
+
+} // namespace eddy::detail
