@@ -7,9 +7,17 @@
 #include <eddy/concepts.hpp>
 #include <eddy/coop.hpp>
 #include <eddy/interval.hpp>
+#include <eddy/io_backend.hpp>
 #include <eddy/join.hpp>
 #include <eddy/join_handle.hpp>
 #include <eddy/join_set.hpp>
+#include <eddy/net/lookup_host.hpp>
+#include <eddy/net/socket_address.hpp>
+#include <eddy/net/split.hpp>
+#include <eddy/net/tcp_listener.hpp>
+#include <eddy/net/tcp_stream.hpp>
+#include <eddy/net/unix_listener.hpp>
+#include <eddy/net/unix_stream.hpp>
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/runtime_metrics.hpp>

@@ -333,6 +333,16 @@ public:
         return *this;
     }
 
+    /// How long a worker that runs out of work keeps polling the I/O driver before it sleeps
+    /// (default 50 µs; 0 turns it off). A reply that arrives meanwhile is handled without the
+    /// cost of a sleep and a cross-CPU wake-up, at the price of that much CPU per idle period.
+    builder& park_spin(std::chrono::nanoseconds d) {
+        if (d < std::chrono::nanoseconds::zero())
+            throw std::invalid_argument("eddy: park_spin must not be negative");
+        options_.park_spin = d;
+        return *this;
+    }
+
     /// Called on each thread the runtime starts, before it runs anything. Must not throw.
     builder& on_thread_start(std::function<void()> f) {
         options_.on_thread_start = std::move(f);

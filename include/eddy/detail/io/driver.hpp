@@ -37,7 +37,7 @@ public:
 
     /// Dispatches the events that are ready without blocking. Skips (returns 0) when another
     /// thread is turning the driver.
-    virtual std::size_t poll() noexcept = 0;
+    std::size_t poll() noexcept override = 0;
 
     /// Hands queued operations to the kernel (io_uring); nothing to do for epoll. Cheap when
     /// nothing is queued (schedulers call it after every poll).

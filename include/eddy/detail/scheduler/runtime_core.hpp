@@ -72,7 +72,7 @@ protected:
           blocking_(new blocking_pool(blocking_options_from(options_), this)),
           time_(timer_shards, options_.start_paused),
           single_threaded_(single_threaded) {
-        time_.set_io(io_.get());
+        time_.set_io(io_.get(), options_.park_spin);
     }
     ~runtime_core() override { blocking_->release(); }
 

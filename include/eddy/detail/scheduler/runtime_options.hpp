@@ -45,6 +45,8 @@ struct runtime_options {
     bool start_paused = false;
     /// The I/O driver's backend (`automatic`: see eddy/io_backend.hpp).
     eddy::io_backend io = eddy::io_backend::automatic;
+    /// How long a worker that runs out of work polls the I/O driver before it sleeps.
+    std::chrono::nanoseconds park_spin = std::chrono::microseconds(50);
 };
 
 } // namespace eddy::detail

@@ -68,8 +68,12 @@ public:
     time_driver(const time_driver&) = delete;
     time_driver& operator=(const time_driver&) = delete;
 
-    /// The driver parked threads sleep in (set once, before any thread parks).
-    void set_io(park_driver* io) noexcept { io_ = io; }
+    /// The driver parked threads sleep in (set once, before any thread parks), and how long they
+    /// poll it before sleeping (see parker::park_in).
+    void set_io(park_driver* io, std::chrono::nanoseconds spin) noexcept {
+        io_ = io;
+        spin_ = spin;
+    }
 
     [[nodiscard]] time_source& source() noexcept { return source_; }
     [[nodiscard]] const time_source& source() const noexcept { return source_; }
@@ -233,7 +237,7 @@ private:
 
     void sleep(parker& p, std::optional<std::chrono::nanoseconds> timeout) {
         if (io_ != nullptr) {
-            p.park_in(*io_, timeout);
+            p.park_in(*io_, timeout, spin_);
         } else if (timeout) {
             p.park_for(*timeout);
         } else {
@@ -260,6 +264,7 @@ private:
     atomic<parker*> parked_{nullptr};
     atomic<std::uint64_t> wait_until_{UINT64_MAX};
     park_driver* io_ = nullptr;
+    std::chrono::nanoseconds spin_{0};
 };
 
 } // namespace eddy::detail
