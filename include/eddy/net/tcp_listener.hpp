@@ -46,28 +46,28 @@ public:
 
     /// Waits for a connection: the stream and the peer's address.
     task<result<std::pair<tcp_stream, socket_address>>> accept() {
-        auto r = co_await eddy::detail::accept_on(source_);
+        auto r = co_await source_.accept();
         if (!r)
             co_return r.error();
         co_return std::pair<tcp_stream, socket_address>(tcp_stream(std::move(r->first)), r->second);
     }
 
     [[nodiscard]] result<socket_address> local_address() const noexcept {
-        return local_address_of(source_.fd());
+        return local_address_of(source_.source().fd());
     }
 
     result<void> set_ttl(int ttl) noexcept {
-        return eddy::detail::set_int_option(source_.fd(), IPPROTO_IP, IP_TTL, ttl);
+        return eddy::detail::set_int_option(source_.source().fd(), IPPROTO_IP, IP_TTL, ttl);
     }
 
     result<void> close() noexcept { return source_.close(); }
-    [[nodiscard]] bool is_open() const noexcept { return source_.is_open(); }
-    [[nodiscard]] int native_handle() const noexcept { return source_.fd(); }
+    [[nodiscard]] bool is_open() const noexcept { return source_.source().is_open(); }
+    [[nodiscard]] int native_handle() const noexcept { return source_.source().fd(); }
 
 private:
     explicit tcp_listener(eddy::detail::io_source s) noexcept : source_(std::move(s)) {}
 
-    eddy::detail::io_source source_;
+    eddy::detail::listener_source source_;
 };
 
 } // namespace eddy::net

@@ -41,7 +41,7 @@ public:
 
     /// Waits for a connection: the stream and the peer's address (usually unnamed).
     task<result<std::pair<unix_stream, socket_address>>> accept() {
-        auto r = co_await eddy::detail::accept_on(source_);
+        auto r = co_await source_.accept();
         if (!r)
             co_return r.error();
         co_return std::pair<unix_stream, socket_address>(unix_stream(std::move(r->first)),
@@ -49,17 +49,17 @@ public:
     }
 
     [[nodiscard]] result<socket_address> local_address() const noexcept {
-        return local_address_of(source_.fd());
+        return local_address_of(source_.source().fd());
     }
 
     result<void> close() noexcept { return source_.close(); }
-    [[nodiscard]] bool is_open() const noexcept { return source_.is_open(); }
-    [[nodiscard]] int native_handle() const noexcept { return source_.fd(); }
+    [[nodiscard]] bool is_open() const noexcept { return source_.source().is_open(); }
+    [[nodiscard]] int native_handle() const noexcept { return source_.source().fd(); }
 
 private:
     explicit unix_listener(eddy::detail::io_source s) noexcept : source_(std::move(s)) {}
 
-    eddy::detail::io_source source_;
+    eddy::detail::listener_source source_;
 };
 
 } // namespace eddy::net

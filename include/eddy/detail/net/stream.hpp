@@ -9,15 +9,18 @@
 
 #include <eddy/config.hpp>
 
+#include <eddy/net/socket_address.hpp>
 #include <eddy/result.hpp>
 #include <eddy/task.hpp>
 
+#include <eddy/detail/io/accept_queue.hpp>
 #include <eddy/detail/io/ops.hpp>
 #include <eddy/detail/io/source.hpp>
-#include <eddy/net/socket_address.hpp>
 
 #include <cerrno>
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -164,6 +167,60 @@ inline task<result<std::pair<io_source, net::socket_address>>> accept_on(io_sour
         co_return s.error();
     co_return std::pair<io_source, net::socket_address>(std::move(*s), peer);
 }
+
+/// A listening socket: one-shot accepts on epoll, a multishot accept (detail/io/accept_queue.hpp)
+/// on io_uring. Shared by the TCP and Unix listeners.
+class listener_source {
+public:
+    listener_source() noexcept = default;
+    explicit listener_source(io_source s) noexcept : source_(std::move(s)) {}
+    listener_source(listener_source&&) noexcept = default;
+    listener_source& operator=(listener_source&& other) noexcept {
+        if (this != &other) {
+            queue_.reset();
+            source_ = std::move(other.source_);
+            queue_ = std::move(other.queue_);
+        }
+        return *this;
+    }
+    ~listener_source() { queue_.reset(); } // before the fd closes
+
+    task<result<std::pair<io_source, net::socket_address>>> accept() {
+        if (!source_.is_open())
+            co_return std::error_code(EBADF, std::system_category());
+        if (!source_.completion_based() || source_.driver().is_shut_down())
+            co_return co_await accept_on(source_);
+        if (!queue_)
+            queue_ = std::make_unique<accept_queue>(source_.uring(), source_.fd());
+        for (;;) {
+            if (std::optional<int> r = queue_->try_take()) {
+                if (*r < 0)
+                    co_return std::error_code(-*r, std::system_category());
+                auto s = io_source::adopt(*r);
+                if (!s)
+                    co_return s.error();
+                auto peer = net::peer_address_of(s->fd());
+                co_return std::pair<io_source, net::socket_address>(
+                    std::move(*s), peer ? *peer : net::socket_address());
+            }
+            if (queue_->unsupported())
+                co_return co_await accept_on(source_);
+            co_await queue_->ready();
+        }
+    }
+
+    result<void> close() noexcept {
+        queue_.reset();
+        return source_.close();
+    }
+
+    [[nodiscard]] io_source& source() noexcept { return source_; }
+    [[nodiscard]] const io_source& source() const noexcept { return source_; }
+
+private:
+    io_source source_;
+    std::unique_ptr<accept_queue> queue_; ///< io_uring, from the first accept
+};
 
 /// A socket of `addr`'s family connected to it.
 inline task<result<io_source>> connect_to(net::socket_address addr) {
