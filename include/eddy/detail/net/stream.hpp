@@ -173,7 +173,11 @@ inline task<result<std::pair<io_source, net::socket_address>>> accept_on(io_sour
 class listener_source {
 public:
     listener_source() noexcept = default;
-    explicit listener_source(io_source s) noexcept : source_(std::move(s)) {}
+    explicit listener_source(io_source s)
+        : source_(std::move(s)),
+          queue_(source_.is_open() && source_.completion_based()
+                     ? std::make_unique<accept_queue>(source_.uring(), source_.fd())
+                     : nullptr) {}
     listener_source(listener_source&&) noexcept = default;
     listener_source& operator=(listener_source&& other) noexcept {
         if (this != &other) {
@@ -188,10 +192,8 @@ public:
     task<result<std::pair<io_source, net::socket_address>>> accept() {
         if (!source_.is_open())
             co_return std::error_code(EBADF, std::system_category());
-        if (!source_.completion_based() || source_.driver().is_shut_down())
+        if (!queue_ || source_.driver().is_shut_down())
             co_return co_await accept_on(source_);
-        if (!queue_)
-            queue_ = std::make_unique<accept_queue>(source_.uring(), source_.fd());
         for (;;) {
             if (std::optional<int> r = queue_->try_take()) {
                 if (*r < 0)
@@ -219,7 +221,7 @@ public:
 
 private:
     io_source source_;
-    std::unique_ptr<accept_queue> queue_; ///< io_uring, from the first accept
+    std::unique_ptr<accept_queue> queue_; ///< io_uring only (several tasks may accept at once)
 };
 
 /// A socket of `addr`'s family connected to it.
