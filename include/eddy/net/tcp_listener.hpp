@@ -65,7 +65,7 @@ public:
     [[nodiscard]] int native_handle() const noexcept { return source_.source().fd(); }
 
 private:
-    explicit tcp_listener(eddy::detail::io_source s) noexcept : source_(std::move(s)) {}
+    explicit tcp_listener(eddy::detail::io_source s) : source_(std::move(s)) {}
 
     eddy::detail::listener_source source_;
 };
