@@ -45,6 +45,7 @@ using namespace std::chrono_literals;
 // so a second Ctrl-C ends the process at once should a stop ever hang.
 
 std::atomic<int> stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 void on_stop_signal(int sig) {
     stop_signal.store(sig, std::memory_order_relaxed);
