@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "suite/echo_eddy.hpp"
 #include "suite/echo_load.hpp"
 #include "suite/echo_server.hpp"
 #include "suite/suite.hpp"
@@ -53,11 +54,12 @@ struct echo_server {
 };
 
 // The servers measured, in output order. To add one, include the header with its serve function
-// (the contract is at the top of echo_server.hpp) and add one line, e.g.
-//     {"eddy-epoll", serve_eddy_epoll},
-//     {"eddy-uring", serve_eddy_uring},
+// (the contract is at the top of echo_server.hpp) and add one line. eddy's two servers are in
+// echo_eddy.hpp.
 const echo_server servers[] = {
     {"sync", suite::serve_sync},
+    {"eddy-epoll", suite::serve_eddy_epoll},
+    {"eddy-uring", suite::serve_eddy_uring},
 };
 
 constexpr std::size_t message_size = 64;
