@@ -5,21 +5,19 @@
 // A multi-thread runtime with 2 workers (shared/SUITE.md) runs one accept task and one task per
 // connection: read what arrived into a 4 KiB buffer in the task's frame (the size the sync
 // server reads with), write all of it back, until the peer closes or the connection fails. The
-// inherited listening socket is adopted as it is (there is no public from-fd constructor for
-// `tcp_listener`): the backend puts it in its mode (non-blocking for epoll, blocking for
-// io_uring). Accept failures such as EMFILE leave the connection queued; the loop counts them,
+// inherited listening socket is adopted with `tcp_listener::from_native`, which puts it in the
+// backend's mode (non-blocking for epoll, blocking for io_uring; io_uring accepts through one
+// multishot operation). Accept failures such as EMFILE leave the connection queued; the loop counts them,
 // says so on stderr once, and tries again 1 ms later. SIGTERM keeps its default action: the
 // kernel ends the process, runtime and all.
 
 #include <eddy/io_backend.hpp>
+#include <eddy/net/tcp_listener.hpp>
 #include <eddy/net/tcp_stream.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/task.hpp>
-
-#include <eddy/detail/io/source.hpp>
-#include <eddy/detail/net/stream.hpp>
 
 #include <fmt/format.h>
 
@@ -51,14 +49,14 @@ inline eddy::task<> eddy_connection(eddy::net::tcp_stream stream) {
 }
 
 inline eddy::task<> eddy_accept_loop(int listen_fd) {
-    auto listener = eddy::detail::io_source::adopt(listen_fd);
+    auto listener = eddy::net::tcp_listener::from_native(listen_fd);
     if (!listener)
         throw std::system_error(listener.error(), "echo eddy server: adopt the listener");
     std::uint64_t failures = 0;
     for (;;) {
-        auto conn = co_await eddy::detail::accept_on(*listener);
+        auto conn = co_await listener->accept();
         if (conn) {
-            eddy::spawn(eddy_connection(eddy::net::tcp_stream(std::move(conn->first)))).detach();
+            eddy::spawn(eddy_connection(std::move(conn->first))).detach();
             continue;
         }
         const std::error_code ec = conn.error();

@@ -44,6 +44,16 @@ public:
         return tcp_listener(std::move(*s));
     }
 
+    /// Takes ownership of a socket that is already listening (inherited from a parent process,
+    /// or made by another library) and puts it in the runtime's mode. Must be called inside a
+    /// runtime; on failure the fd is closed.
+    static result<tcp_listener> from_native(int fd) {
+        auto s = eddy::detail::io_source::adopt(fd);
+        if (!s)
+            return s.error();
+        return tcp_listener(std::move(*s));
+    }
+
     /// Waits for a connection: the stream and the peer's address.
     task<result<std::pair<tcp_stream, socket_address>>> accept() {
         auto r = co_await source_.accept();

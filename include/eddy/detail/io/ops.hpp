@@ -104,9 +104,15 @@ inline long count_or_errno(long r) noexcept {
 /// One operation on `src` (see the module comment): `attempt()` is the non-blocking call for
 /// epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation, `interest` is the
 /// readiness direction the call needs.
+///
+/// `drained_below`: on a stream socket, a transfer shorter than this (but not 0) emptied the
+/// receive buffer or filled the send buffer, so the readiness bit is cleared at once (as of
+/// the snapshot taken before the call: an event that came meanwhile keeps it). That saves the
+/// next call's EAGAIN. 0 (datagrams, peeks) keeps the bit until a call returns EAGAIN.
 template <class Attempt, class Prep, class Discard = keep_result>
 task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attempt attempt,
-                                  Prep prep, Discard /*discard*/ = {}) {
+                                  Prep prep, Discard /*discard*/ = {},
+                                  std::size_t drained_below = 0) {
     if (!src.is_open())
         co_return std::error_code(EBADF, std::system_category());
     if (src.driver().is_shut_down())
@@ -126,6 +132,8 @@ task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attemp
         const long r = attempt();
         if (r >= 0) {
             (void)coop::try_consume();
+            if (io != nullptr && r > 0 && static_cast<std::size_t>(r) < drained_below)
+                io->clear_ready(word, interest);
             co_return static_cast<std::size_t>(r);
         }
         if (r == -EINTR)
@@ -145,21 +153,28 @@ task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attemp
     }
 }
 
-inline task<result<std::size_t>> recv(io_source& s, void* buf, std::size_t len, int flags = 0) {
+/// What kind of socket a transfer is on (see `perform`'s `drained_below`).
+enum class socket_kind { datagram, stream };
+
+inline task<result<std::size_t>> recv(io_source& s, void* buf, std::size_t len, int flags = 0,
+                                      socket_kind kind = socket_kind::datagram) {
     const int fd = s.fd();
+    const bool drains = kind == socket_kind::stream && (flags & MSG_PEEK) == 0;
     return perform(
         s, ready::read_interest,
         [=] { return count_or_errno(::recv(fd, buf, len, flags | MSG_DONTWAIT)); },
-        [=](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf, len, flags); });
+        [=](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf, len, flags); }, keep_result{},
+        drains ? len : 0);
 }
 
-inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t len,
-                                      int flags = 0) {
+inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t len, int flags = 0,
+                                      socket_kind kind = socket_kind::datagram) {
     const int fd = s.fd();
     return perform(
         s, ready::write_interest,
         [=] { return count_or_errno(::send(fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT)); },
-        [=](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL); });
+        [=](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL); },
+        keep_result{}, kind == socket_kind::stream ? len : 0);
 }
 
 /// `msg` must stay valid until the operation completes (it lives in the caller's frame).

@@ -138,18 +138,12 @@ public:
     }
 
     void flush_queued() noexcept override {
-        {
-            std::lock_guard lock(sq_lock_);
-            submit_locked();
-        }
+        submit_now();
         poll(); // completions that were ready at once (data already in the socket buffer)
     }
 
     std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept override {
-        {
-            std::lock_guard lock(sq_lock_);
-            submit_locked();
-        }
+        submit_now();
         std::unique_lock lock(cq_lock_);
         if (io_uring_cq_ready(&ring_) == 0) {
             __kernel_timespec ts{};
@@ -291,7 +285,37 @@ private:
         }
     }
 
-    /// Caller holds sq_lock_.
+    /// Publishes the queued entries under sq_lock_ and hands them to the kernel outside it. The
+    /// system call runs what can complete at once (a send's whole loopback path), so holding the
+    /// lock across it made the other workers spin. Concurrent io_uring_enter calls are fine: the
+    /// kernel serializes submission and submits at most what was published.
+    void submit_now() noexcept {
+        unsigned n = 0;
+        {
+            std::lock_guard lock(sq_lock_);
+            n = publish_locked();
+        }
+        if (n == 0)
+            return;
+        const int r = io_uring_enter(ring_.ring_fd, n, 0, 0, nullptr);
+        if (r > 0)
+            count_submissions(static_cast<std::size_t>(r));
+    }
+
+    /// Makes the prepared entries visible to the kernel (what io_uring_submit does before its
+    /// system call); returns how many are waiting for it. Caller holds sq_lock_.
+    unsigned publish_locked() noexcept {
+        unsubmitted_.store(false, memory_order_relaxed);
+        io_uring_sq& sq = ring_.sq;
+        const unsigned tail = sq.sqe_tail;
+        if (sq.sqe_head != tail) {
+            sq.sqe_head = tail;
+            __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
+        }
+        return tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
+    }
+
+    /// Caller holds sq_lock_ (rare paths: a full submission queue, a cancellation).
     void submit_locked() noexcept {
         unsubmitted_.store(false, memory_order_relaxed);
         const int n = io_uring_submit(&ring_);

@@ -40,10 +40,10 @@ public:
     /// Reads what is available (at least one byte), waiting if nothing is. 0 means the peer
     /// closed its side (end of stream).
     task<result<std::size_t>> read(std::span<std::byte> buf) {
-        return detail::recv(self().source(), buf.data(), buf.size());
+        return detail::recv(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
     }
     task<result<std::size_t>> read(void* buf, std::size_t len) {
-        return detail::recv(self().source(), buf, len);
+        return detail::recv(self().source(), buf, len, 0, socket_kind::stream);
     }
 
     /// Fills `buf` completely; `errc::unexpected_eof` when the stream ends first.
@@ -51,7 +51,8 @@ public:
         io_source& s = self().source();
         std::size_t done = 0;
         while (done < buf.size()) {
-            auto r = co_await detail::recv(s, buf.data() + done, buf.size() - done);
+            auto r = co_await detail::recv(s, buf.data() + done, buf.size() - done, 0,
+                                           socket_kind::stream);
             if (!r)
                 co_return r.error();
             if (*r == 0)
@@ -75,10 +76,10 @@ class stream_writer {
 public:
     /// Writes some of `buf` (at least one byte), waiting for room if there is none.
     task<result<std::size_t>> write(std::span<const std::byte> buf) {
-        return detail::send(self().source(), buf.data(), buf.size());
+        return detail::send(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
     }
     task<result<std::size_t>> write(const void* buf, std::size_t len) {
-        return detail::send(self().source(), buf, len);
+        return detail::send(self().source(), buf, len, 0, socket_kind::stream);
     }
 
     /// Writes all of `buf`. A peer that closed gives EPIPE or ECONNRESET (never SIGPIPE).
@@ -86,7 +87,8 @@ public:
         io_source& s = self().source();
         std::size_t done = 0;
         while (done < buf.size()) {
-            auto r = co_await detail::send(s, buf.data() + done, buf.size() - done);
+            auto r = co_await detail::send(s, buf.data() + done, buf.size() - done, 0,
+                                           socket_kind::stream);
             if (!r)
                 co_return r.error();
             done += *r;
