@@ -16,12 +16,15 @@
 #include <eddy/net/split.hpp>
 #include <eddy/net/tcp_listener.hpp>
 #include <eddy/net/tcp_stream.hpp>
+#include <eddy/net/udp.hpp>
+#include <eddy/net/unix_datagram.hpp>
 #include <eddy/net/unix_listener.hpp>
 #include <eddy/net/unix_stream.hpp>
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/runtime_metrics.hpp>
 #include <eddy/select.hpp>
+#include <eddy/signal.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/spawn_blocking.hpp>
