@@ -385,8 +385,12 @@ private:
             io_uring_cq_advance(&ring_, n);
         }
         if (rearm) {
+            // Submitted now, not at the next flush: a thread that already submitted in wait()
+            // may be blocked on cq_lock_ behind us, and will sleep once it has it; only this
+            // read can wake it, and nobody else may flush before the runtime shuts down.
             std::lock_guard sq(sq_lock_);
             arm_wake_locked();
+            submit_locked();
         }
         lock.unlock();
         count_events(total);
