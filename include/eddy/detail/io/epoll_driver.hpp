@@ -252,6 +252,10 @@ public:
 
     std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept override {
         std::lock_guard lock(turn_lock_);
+        // A wake that came before we held the lock may have been consumed by another thread's
+        // poll(): the flag keeps it, so this wait does not sleep through it.
+        if (wake_requested_.exchange(false, memory_order_acq_rel))
+            return turn(0);
         return turn(timeout_ms(timeout));
     }
 
@@ -264,6 +268,8 @@ public:
 
     void wake() noexcept override {
         count_wake();
+        // ORDERING: release, before the write, pairs with wait()'s exchange.
+        wake_requested_.store(true, memory_order_release);
         const std::uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = ::write(wakefd_, &one, sizeof one);
     }
@@ -319,7 +325,8 @@ private:
     std::mutex turn_lock_; ///< held by the thread turning the driver (possibly asleep in it)
     std::array<epoll_event, 256> events_{};
     spin_lock release_lock_;
-    scheduled_io* released_ = nullptr; ///< deregistered, freed after the next turn
+    scheduled_io* released_ = nullptr;   ///< deregistered, freed after the next turn
+    atomic<bool> wake_requested_{false}; ///< set by wake(), consumed by the next wait()
 };
 
 } // namespace eddy::detail

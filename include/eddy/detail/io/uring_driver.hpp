@@ -145,7 +145,10 @@ public:
     std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept override {
         submit_now();
         std::unique_lock lock(cq_lock_);
-        if (io_uring_cq_ready(&ring_) == 0) {
+        // A wake that came before we held the lock may have been reaped by another thread's
+        // poll(): the flag keeps it, so this wait does not sleep through it.
+        const bool woken = wake_requested_.exchange(false, memory_order_acq_rel);
+        if (!woken && io_uring_cq_ready(&ring_) == 0) {
             __kernel_timespec ts{};
             io_uring_getevents_arg arg{};
             if (timeout) {
@@ -172,6 +175,8 @@ public:
 
     void wake() noexcept override {
         count_wake();
+        // ORDERING: release, before the write, pairs with wait()'s exchange.
+        wake_requested_.store(true, memory_order_release);
         const std::uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = ::write(wakefd_, &one, sizeof one);
     }
@@ -431,6 +436,7 @@ private:
     unsigned features_ = 0;
     int wakefd_ = -1;
     std::uint64_t wake_buffer_ = 0;
+    atomic<bool> wake_requested_{false}; ///< set by wake(), consumed by the next wait()
     spin_lock sq_lock_;
     std::mutex cq_lock_; ///< held by the thread reaping (possibly asleep in the kernel)
 };
