@@ -16,7 +16,8 @@
 //! lost `select`, an expired `timeout`) marks it CANCELLING, submits IORING_OP_ASYNC_CANCEL for
 //! it, and waits for DONE, reaping completions itself when no other thread is inside the driver.
 //! A CANCELLING completion drops its waker instead of waking it. Socket operations cancel at
-//! once; a file read already running in an io-wq worker is waited for.
+//! once; a file read already running in an io-wq worker is waited for. An operation still
+//! queued (not yet submitted) is withdrawn instead: it never reaches the kernel.
 //!
 //! Waking the driver from another thread writes to an eventfd; a READ of that eventfd is always
 //! in flight (user data `wake_tag`) and is re-armed after it completes.
@@ -208,6 +209,15 @@ public:
         }
         {
             std::lock_guard lock(sq_lock_);
+            if (withdraw_unsubmitted_locked(c)) {
+                // The kernel never saw it: nothing ran, nothing will complete. (Submitting it
+                // with its cancel would let a receive take data and then drop it.)
+                c.res = -ECANCELED;
+                wake_target* w = std::exchange(c.waker, nullptr);
+                c.state.store(uring_completion::done, memory_order_release);
+                waker(w).reset();
+                return;
+            }
             io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
             if (sqe == nullptr) {
                 submit_locked();
@@ -326,6 +336,22 @@ private:
         const int n = io_uring_submit(&ring_);
         if (n > 0)
             count_submissions(static_cast<std::size_t>(n));
+    }
+
+    /// Turns the entry of `c`, if it is still queued and not yet handed to the kernel, into a
+    /// no-op whose completion is ignored. Caller holds sq_lock_.
+    bool withdraw_unsubmitted_locked(uring_completion& c) noexcept {
+        const auto data = reinterpret_cast<std::uint64_t>(&c);
+        // [sqe_head, sqe_tail): prepared entries the next io_uring_submit will hand over.
+        for (unsigned i = ring_.sq.sqe_head; i != ring_.sq.sqe_tail; ++i) {
+            io_uring_sqe* sqe = &ring_.sq.sqes[i & ring_.sq.ring_mask];
+            if (sqe->user_data == data) {
+                io_uring_prep_nop(sqe);
+                io_uring_sqe_set_data64(sqe, cancel_tag);
+                return true;
+            }
+        }
+        return false;
     }
 
     /// Caller holds sq_lock_.
