@@ -7,8 +7,8 @@
 // server reads with), write all of it back, until the peer closes or the connection fails. The
 // inherited listening socket is adopted with `tcp_listener::from_native`, which puts it in the
 // backend's mode (non-blocking for epoll, blocking for io_uring; io_uring accepts through one
-// multishot operation). Accept failures such as EMFILE leave the connection queued; the loop counts them,
-// says so on stderr once, and tries again 1 ms later. SIGTERM keeps its default action: the
+// multishot operation). Accept failures such as EMFILE leave the connection queued; the loop counts
+// them, says so on stderr once, and tries again 1 ms later. SIGTERM keeps its default action: the
 // kernel ends the process, runtime and all.
 
 #include <eddy/io_backend.hpp>

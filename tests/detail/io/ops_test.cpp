@@ -1,8 +1,9 @@
-#include <eddy/detail/io/ops.hpp>
-#include <eddy/detail/io/source.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/task.hpp>
+
+#include <eddy/detail/io/ops.hpp>
+#include <eddy/detail/io/source.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -52,7 +53,7 @@ TEST_CASE("io ops: send and recv over a socket pair", "[io][ops]") {
             co_return false;
         std::array<char, 16> buf{};
         auto got = co_await eddy::detail::recv(p.b, buf.data(), buf.size());
-        co_return got && *got == msg.size() && std::string_view(buf.data(), *got) == msg;
+        co_return got&&* got == msg.size() && std::string_view(buf.data(), *got) == msg;
     }());
     CHECK(ok);
 }
@@ -160,13 +161,11 @@ TEST_CASE("io ops: shutting down the runtime cancels blocked operations", "[io][
 
 TEST_CASE("io backend: forced io_uring that cannot start fails at build", "[io][backend]") {
     eddy::detail::simulate_io_uring_unavailable.store(true);
-    CHECK_THROWS_AS(eddy::runtime::builder::current_thread()
-                        .io_backend(eddy::io_backend::io_uring)
-                        .build(),
-                    std::system_error);
-    auto rt = eddy::runtime::builder::current_thread()
-                  .io_backend(eddy::io_backend::automatic)
-                  .build();
+    CHECK_THROWS_AS(
+        eddy::runtime::builder::current_thread().io_backend(eddy::io_backend::io_uring).build(),
+        std::system_error);
+    auto rt =
+        eddy::runtime::builder::current_thread().io_backend(eddy::io_backend::automatic).build();
     eddy::detail::simulate_io_uring_unavailable.store(false);
     const auto b = rt.get_handle().metrics().io_backend;
     // automatic fell back (unless EDDY_IO_BACKEND forces a backend for the whole run)

@@ -31,8 +31,8 @@ inline io_backend resolve_io_backend(io_backend requested) {
         return io_backend::automatic;
     if (auto b = parse_io_backend(env))
         return *b;
-    throw std::invalid_argument(fmt::format(
-        "eddy: EDDY_IO_BACKEND='{}' is not one of automatic, epoll, io_uring", env));
+    throw std::invalid_argument(
+        fmt::format("eddy: EDDY_IO_BACKEND='{}' is not one of automatic, epoll, io_uring", env));
 }
 
 /// Whether eddy logs its choice of backend: `EDDY_LOG` set to `info` or `debug`.
@@ -56,9 +56,8 @@ inline std::shared_ptr<io_driver> make_io_driver(io_backend requested) {
     try {
         auto d = std::make_shared<uring_driver>();
         if (io_log_enabled()) {
-            std::call_once(logged, [] {
-                fmt::print(stderr, "eddy: I/O backend io_uring (automatic)\n");
-            });
+            std::call_once(logged,
+                           [] { fmt::print(stderr, "eddy: I/O backend io_uring (automatic)\n"); });
         }
         return d;
     } catch (const std::system_error& e) {

@@ -67,8 +67,8 @@ public:
     static result<io_source> open_socket(int domain, int type, int protocol) {
         const std::shared_ptr<io_driver>& d = current_io_driver();
         const bool nonblocking = d->kind() == io_backend::epoll;
-        const int fd = ::socket(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0),
-                                protocol);
+        const int fd =
+            ::socket(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), protocol);
         if (fd < 0)
             return last_system_error();
         return io_source(d, fd);
