@@ -123,7 +123,7 @@ struct rep_figures {
 };
 
 rep_figures run_once(const echo_server& s, int connections, const config& cfg) {
-    suite::server_process server = suite::start_server(s.serve);
+    suite::server_process server = suite::start_server(std::string(s.runtime));
     suite::cpu_times before;
     suite::cpu_times after;
     suite::echo_load_options options;
@@ -197,6 +197,27 @@ void echo_workload(int connections) {
         }
     }
 }
+
+} // namespace
+
+[[noreturn]] void suite::echo_server_main(std::string_view name, int listen_fd) {
+    suite::reset_peak_rss();
+    const auto* s = std::find_if(std::begin(servers), std::end(servers),
+                                 [&](const echo_server& e) { return e.runtime == name; });
+    try {
+        if (s == std::end(servers))
+            throw std::invalid_argument(fmt::format("no echo server '{}'", name));
+        s->serve(listen_fd);
+        std::fputs("echo server: serve function returned\n", stderr);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "echo server: {}\n", e.what());
+    } catch (...) {
+        std::fputs("echo server: unknown exception\n", stderr);
+    }
+    std::_Exit(1); // never static destructors
+}
+
+namespace {
 
 const suite::registration reg_c1{"echo_c1", [] { echo_workload(1); }};
 const suite::registration reg_c10{"echo_c10", [] { echo_workload(10); }};

@@ -1,10 +1,12 @@
 #pragma once
-// Echo servers for the echo workloads, each run in its own forked child process so that its
+// Echo servers for the echo workloads, each run in a child process of its own so that its
 // memory and CPU time are its own, and the synchronous baseline server.
 //
 // The contract of a server (`serve_fn`), e.g. `void serve_eddy_epoll(int listen_fd)`:
-//   - It runs in a freshly forked child of the suite: single-threaded at entry, RLIMIT_NOFILE at
-//     its hard limit, SIGPIPE ignored, SIGTERM at its default action (terminate) and unblocked.
+//   - It runs in a child of the suite, forked and then re-executed (`suite --echo-server NAME
+//     FD`), so it starts with a fresh memory image, not the suite's heap: single-threaded at
+//     entry, RLIMIT_NOFILE at its hard limit, SIGPIPE ignored, SIGTERM at its default action
+//     (terminate) and unblocked.
 //   - `listen_fd` is a TCP socket bound to 127.0.0.1 and listening (backlog 4096, capped by
 //     net.core.somaxconn), blocking and close-on-exec; a server wanting O_NONBLOCK sets it itself.
 //   - It accepts every connection, sets TCP_NODELAY on it, and writes back every byte it reads,
@@ -57,6 +59,10 @@ namespace suite {
 
 /// A server: serves the echo protocol on `listen_fd` until SIGTERM (see the contract above).
 using serve_fn = void (*)(int listen_fd);
+
+/// The server child's program, run by `suite --echo-server NAME FD`: serves with the server
+/// called NAME (echo.cpp's table) on FD; never returns. Defined in echo.cpp.
+[[noreturn]] void echo_server_main(std::string_view name, int listen_fd);
 
 /// A server running in a child process. Move-only; if it is destroyed while still running (an
 /// exception between start_server and stop_server), the child is killed and reaped.
@@ -159,9 +165,8 @@ inline int open_listener(std::uint16_t& port) {
     return fd;
 }
 
-/// The child's side of start_server; never returns.
-[[noreturn]] inline void run_child(pid_t parent, int listen_fd,
-                                   const std::function<void(int)>& serve) noexcept {
+/// The child's side of start_server, between fork and exec; never returns.
+[[noreturn]] inline void run_child(pid_t parent, int listen_fd, const char* name) noexcept {
     // Die with the suite (e.g. when it is interrupted), and close the race where it already did.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent)
@@ -175,19 +180,15 @@ inline int open_listener(std::uint16_t& port) {
     ::sigemptyset(&unblock);
     ::sigaddset(&unblock, SIGTERM);
     ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
-    // The child starts with the parent's heap: hand its free part back to the kernel, then count
-    // the peak from here.
-    ::malloc_trim(0);
-    reset_peak_rss();
-    try {
-        serve(listen_fd);
-        std::fputs("echo server: serve function returned\n", stderr);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "echo server: %s\n", e.what());
-    } catch (...) {
-        std::fputs("echo server: unknown exception\n", stderr);
-    }
-    ::_exit(1); // never the parent's atexit handlers or static destructors
+    // The listening socket survives the exec; the signal settings above do too.
+    const int flags = ::fcntl(listen_fd, F_GETFD);
+    if (flags < 0 || ::fcntl(listen_fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)
+        ::_exit(1);
+    char fd_text[16];
+    std::snprintf(fd_text, sizeof fd_text, "%d", listen_fd);
+    ::execl("/proc/self/exe", "suite", "--echo-server", name, fd_text, nullptr);
+    std::fprintf(stderr, "echo server: exec /proc/self/exe: %s\n", std::strerror(errno));
+    ::_exit(127);
 }
 
 } // namespace detail::echo
@@ -228,10 +229,11 @@ inline cpu_times process_cpu(pid_t pid) {
     return {user_us, total_us - user_us};
 }
 
-/// Starts `serve` in a forked child. The listening socket is made here, before the fork, so it
-/// accepts connections as soon as this returns (no race with the child starting up); the
-/// parent's copy is closed. Raises RLIMIT_NOFILE first, so the child inherits the higher limit.
-inline server_process start_server(std::function<void(int listen_fd)> serve) {
+/// Starts the server named `name` (see echo_server_main) in a child process. The listening
+/// socket is made here, before the fork, so it accepts connections as soon as this returns (no
+/// race with the child starting up); the parent's copy is closed. Raises RLIMIT_NOFILE first, so
+/// the child inherits the higher limit.
+inline server_process start_server(const std::string& name) {
     raise_fd_limit();
     std::uint16_t port = 0;
     const int listen_fd = detail::echo::open_listener(port);
@@ -244,7 +246,7 @@ inline server_process start_server(std::function<void(int listen_fd)> serve) {
         throw std::system_error(err, std::generic_category(), "echo server: fork");
     }
     if (pid == 0)
-        detail::echo::run_child(parent, listen_fd, serve);
+        detail::echo::run_child(parent, listen_fd, name.c_str());
     ::close(listen_fd);
     return server_process(pid, port);
 }
