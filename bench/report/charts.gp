@@ -1,0 +1,76 @@
+# Charts of one benchmark run, from the data files chart_data.awk writes.
+#   gnuplot -e "dir='DATA_DIR'; out='OUT_STEM'; machine='TEXT'" charts.gp
+# writes OUT_STEM-echo.{svg,png} (the sync-vs-async answer) and OUT_STEM-runtime.{svg,png}.
+
+servers = "sync eddy-epoll eddy-uring"
+label(s) = s eq "sync" ? "sync (thread per connection)" : s
+color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : "#2ca02c")
+has(f) = system("test -s '" . f . "' && echo 1 || echo 0") + 0
+echo(s) = dir . "/echo-" . s . ".dat"
+
+do for [term in "svg png"] {
+    if (term eq "svg") {
+        set terminal svg size 1500,520 font "sans,13" background "white" noenhanced
+    } else {
+        set terminal pngcairo size 1500,520 font "sans,11" background "white" noenhanced
+    }
+    set output out . "-echo." . term
+    set multiplot layout 1,3 title "TCP echo, 64-byte ping-pong, 2 server threads, load client on the same machine\n" . machine
+    set logscale x 10
+    set xlabel "concurrent connections"
+    set grid
+    set key bottom right opaque
+    set format y "%.0s%c"
+    set title "throughput (msgs/s, higher is better)"
+    set yrange [0:*]
+    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:2 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    set title "p99 latency (ms, lower is better)"
+    set key top left opaque
+    set logscale y 10
+    set yrange [*:*]
+    set format y "%g"
+    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:3 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    set title "server memory (peak RSS MiB, lower is better)"
+    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:4 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    unset multiplot
+    unset logscale
+    unset format
+
+    if (term eq "svg") {
+        set terminal svg size 1500,520 font "sans,13" background "white" noenhanced
+    } else {
+        set terminal pngcairo size 1500,520 font "sans,11" background "white" noenhanced
+    }
+    set output out . "-runtime." . term
+    set multiplot layout 1,2 title machine
+    set style data histograms
+    set style fill solid 0.8 border -1
+    set boxwidth 0.7
+    set grid ytics
+    unset key
+    set xtics rotate by -30 left
+    set yrange [0:*]
+    set xlabel ""
+    set offsets 0, 0, graph 0.1, 0
+    set title "file_read: 1,000 × 64 KiB, warm cache (ms, lower is better)"
+    if (has(dir . "/file_read.dat")) {
+        plot dir . "/file_read.dat" using 2:xtic(1) lc rgb "#1f77b4", \
+             "" using 0:2:(sprintf("%.1f", $2)) with labels offset 0,0.8
+    } else {
+        plot NaN
+    }
+    set title "eddy runtime workloads (ns per operation, log scale, lower is better)"
+    set logscale y 10
+    set yrange [1:*]
+    if (has(dir . "/runtime.dat")) {
+        plot dir . "/runtime.dat" using 2:xtic(1) lc rgb "#2ca02c", \
+             "" using 0:2:(sprintf("%.3g", $2)) with labels offset 0,0.8
+    } else {
+        plot NaN
+    }
+    unset multiplot
+    unset logscale
+    set offsets 0, 0, 0, 0
+    unset xtics
+    set xtics
+}
