@@ -289,6 +289,97 @@ TEST_CASE("tcp: a read or write that times out loses nothing", "[net][tcp][timeo
     }());
 }
 
+TEST_CASE("tcp: readable/writable with try_read/try_write, holding no buffer while waiting",
+          "[net][tcp][ready]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto p = co_await eddy::test::connected_tcp_pair();
+        std::array<std::byte, 64> buf{};
+
+        // Nothing to read: would block, and readable() waits (a limit expires, nothing lost).
+        auto none = p.client.try_read(buf);
+        ensure(failed_with(none, std::errc::operation_would_block), "try_read on an empty socket");
+        for (int i = 0; i < 3; ++i) {
+            auto r = co_await eddy::timeout(2ms, p.client.readable());
+            ensure(failed_with(r, eddy::errc::timed_out), "readable() without data");
+        }
+
+        // Data: readable() returns, try_read takes it, the next try would block again.
+        must(co_await p.server.write_all("ping"), "write");
+        std::size_t got = 0;
+        while (got < 4) {
+            must(co_await p.client.readable(), "readable");
+            auto n = p.client.try_read(std::span<std::byte>(buf.data() + got, buf.size() - got));
+            if (failed_with(n, std::errc::operation_would_block))
+                continue; // readiness was stale: wait again
+            got += must(std::move(n), "try_read");
+        }
+        ensure(eddy::test::as_text(std::span<const std::byte>(buf.data(), 4)) == "ping",
+               "wrong data");
+        ensure(failed_with(p.client.try_read(buf), std::errc::operation_would_block),
+               "try_read after draining");
+        auto still = co_await eddy::timeout(2ms, p.client.readable());
+        ensure(failed_with(still, eddy::errc::timed_out), "readable() after draining");
+
+        // A task waiting in readable() is woken by a later write.
+        auto waiter = eddy::spawn([](tcp_stream* s) -> eddy::task<std::size_t> {
+            std::array<std::byte, 16> in{};
+            for (;;) {
+                must(co_await s->readable(), "readable in task");
+                auto n = s->try_read(in);
+                if (!failed_with(n, std::errc::operation_would_block))
+                    co_return must(std::move(n), "try_read in task");
+            }
+        }(&p.client));
+        co_await eddy::sleep(1ms);
+        must(co_await p.server.write_all("x"), "write x");
+        const std::size_t woke = co_await waiter;
+        ensure(woke == 1, "the waiting task read the wrong amount");
+
+        // Writes: try_write fills the send buffer until it would block; writable() then waits
+        // until the peer reads. Every byte try_write reported arrives.
+        const int small = 16 * 1024;
+        ::setsockopt(p.client.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        ::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        std::vector<std::byte> chunk(8 * 1024);
+        std::size_t written = 0;
+        for (;;) {
+            eddy::test::fill_pattern(chunk, written, 21);
+            auto w = p.client.try_write(chunk);
+            if (failed_with(w, std::errc::operation_would_block))
+                break;
+            written += must(std::move(w), "try_write");
+            ensure(written < 64 * one_mib, "the send buffer never filled");
+        }
+        auto blocked = co_await eddy::timeout(2ms, p.client.writable());
+        ensure(failed_with(blocked, eddy::errc::timed_out), "writable() with a full buffer");
+        auto reader = eddy::spawn([](tcp_stream* s, std::size_t n) -> eddy::task<> {
+            std::vector<std::byte> in(n);
+            must(co_await s->read_exact(in), "read what was written");
+            ensure(eddy::test::matches_pattern(in, 0, 21), "written bytes differ");
+        }(&p.server, written));
+        must(co_await p.client.writable(), "writable once the peer reads");
+        co_await reader;
+
+        // End of stream: readable() returns and try_read gives 0; a reset peer makes try_read
+        // fail with ECONNRESET.
+        must(p.server.shutdown(SHUT_WR), "shutdown");
+        must(co_await p.client.readable(), "readable at end of stream");
+        std::size_t eof = 1;
+        for (int i = 0; i < 1000 && eof != 0; ++i) {
+            auto n = p.client.try_read(buf);
+            if (failed_with(n, std::errc::operation_would_block)) {
+                must(co_await p.client.readable(), "readable");
+                continue;
+            }
+            eof = must(std::move(n), "try_read at end of stream");
+        }
+        ensure(eof == 0, "no end of stream from try_read");
+    }());
+}
+
 TEST_CASE("tcp: connect with a limit, and by host name", "[net][tcp]") {
     const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
     INFO(cfg.name());

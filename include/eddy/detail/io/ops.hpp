@@ -36,6 +36,7 @@
 #include <system_error>
 #include <utility>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -285,6 +286,59 @@ inline task<result<void>> connect(io_source& s, const sockaddr* addr, socklen_t 
             co_return last_system_error();
         io->clear_ready(word, ready::write_interest);
         co_await io->ready_for(ready::write_interest);
+    }
+}
+
+/// Waits until `s` is ready for `interest` (`ready::read_interest` or `ready::write_interest`)
+/// without transferring anything: the first half of a `try_transfer`. On epoll it waits for
+/// the readiness the driver recorded (at once if it is set); on io_uring it is a one-shot
+/// IORING_OP_POLL_ADD. Readiness can be stale by the time the caller acts on it (another task
+/// took the data): the transfer after it may still find nothing and must wait again.
+/// Cancel-safe: nothing is consumed.
+inline task<result<void>> wait_ready(io_source& s, std::uint32_t interest) {
+    if (!s.is_open())
+        co_return std::error_code(EBADF, std::system_category());
+    if (s.driver().is_shut_down())
+        co_return errc::shutdown;
+    if (s.completion_based()) {
+        const int fd = s.fd();
+        const unsigned mask = (interest & ready::readable) != 0 ? POLLIN | POLLRDHUP : POLLOUT;
+        auto prep = [=](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, fd, mask); };
+        uring_op<decltype(prep)> op(s.uring(), prep);
+        const std::int32_t r = co_await op;
+        if (r < 0)
+            co_return system_error_code(r);
+        co_return result<void>{};
+    }
+    std::error_code ec;
+    scheduled_io* io = s.register_now(ec);
+    if (io == nullptr)
+        co_return ec;
+    if ((scheduled_io::bits(io->snapshot()) & interest) != 0 && coop::try_consume())
+        co_return result<void>{};
+    co_await io->ready_for(interest);
+    co_return result<void>{};
+}
+
+/// One non-blocking attempt of a transfer (`attempt` returns a count or -errno and must not
+/// block: MSG_DONTWAIT, as io_uring's sockets are in blocking mode). Nothing to transfer is
+/// `std::errc::operation_would_block`, and on epoll clears the readiness `wait_ready` waits
+/// for, unless an event came during the attempt.
+template <class Attempt>
+result<std::size_t> try_transfer(io_source& s, std::uint32_t interest, Attempt attempt) {
+    if (!s.is_open())
+        return std::error_code(EBADF, std::system_category());
+    scheduled_io* io = s.completion_based() ? nullptr : s.registration();
+    const std::uint32_t word = io != nullptr ? io->snapshot() : 0;
+    for (;;) {
+        const long r = attempt();
+        if (r >= 0)
+            return static_cast<std::size_t>(r);
+        if (r == -EINTR)
+            continue;
+        if ((r == -EAGAIN || r == -EWOULDBLOCK) && io != nullptr)
+            io->clear_ready(word, interest);
+        return system_error_code(r);
     }
 }
 

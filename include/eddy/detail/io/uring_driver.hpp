@@ -279,11 +279,12 @@ private:
             missing = "IORING_FEAT_EXT_ARG";
         if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
             const std::pair<int, const char*> needed[] = {
-                {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_CONNECT, "CONNECT"},
-                {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
-                {IORING_OP_RECVMSG, "RECVMSG"}, {IORING_OP_SENDMSG, "SENDMSG"},
-                {IORING_OP_READ, "READ"},       {IORING_OP_WRITE, "WRITE"},
-                {IORING_OP_WRITEV, "WRITEV"},   {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+                {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
+                {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
+                {IORING_OP_RECVMSG, "RECVMSG"},   {IORING_OP_SENDMSG, "SENDMSG"},
+                {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
+                {IORING_OP_WRITEV, "WRITEV"},     {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+                {IORING_OP_POLL_ADD, "POLL_ADD"},
             };
             for (const auto& [op, name] : needed) {
                 if (io_uring_opcode_supported(probe, op) == 0)

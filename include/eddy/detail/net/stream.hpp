@@ -67,6 +67,22 @@ public:
         return detail::recv(self().source(), buf.data(), buf.size(), MSG_PEEK);
     }
 
+    /// Waits until the socket has something to read (data, end of stream or an error) without
+    /// reading it. With `try_read`, this lets a task hold no buffer while it waits: many idle
+    /// connections then cost no buffer memory each. Cancel-safe.
+    task<result<void>> readable() {
+        return detail::wait_ready(self().source(), ready::read_interest);
+    }
+
+    /// Reads what is available now without waiting: `std::errc::operation_would_block` when
+    /// there is nothing (wait with `readable()` and try again), 0 at end of stream.
+    result<std::size_t> try_read(std::span<std::byte> buf) noexcept {
+        const int fd = self().source().fd();
+        return detail::try_transfer(self().source(), ready::read_interest, [&] {
+            return count_or_errno(::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT));
+        });
+    }
+
 private:
     D& self() noexcept { return static_cast<D&>(*this); }
 };
@@ -97,6 +113,20 @@ public:
     }
     task<result<void>> write_all(std::string_view text) {
         return write_all(std::as_bytes(std::span<const char>(text.data(), text.size())));
+    }
+
+    /// Waits until the socket can take more data (or has failed) without writing. Cancel-safe.
+    task<result<void>> writable() {
+        return detail::wait_ready(self().source(), ready::write_interest);
+    }
+
+    /// Writes what fits now without waiting: `std::errc::operation_would_block` when the send
+    /// buffer is full (wait with `writable()` and try again). Never SIGPIPE.
+    result<std::size_t> try_write(std::span<const std::byte> buf) noexcept {
+        const int fd = self().source().fd();
+        return detail::try_transfer(self().source(), ready::write_interest, [&] {
+            return count_or_errno(::send(fd, buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL));
+        });
     }
 
     /// Gathers several buffers into one send; returns how many bytes went (possibly fewer than
