@@ -39,32 +39,14 @@ namespace {
 using namespace std::chrono_literals;
 
 // ---- stopping on SIGINT / SIGTERM ---------------------------------------------------------------
-//
-// The handler only records the signal (a lock-free atomic store is async-signal-safe); a task
-// looks at it ten times a second. SA_RESETHAND restores the default action once the handler ran,
-// so a second Ctrl-C ends the process at once should a stop ever hang.
 
-std::atomic<int> stop_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free);
-
-void on_stop_signal(int sig) {
-    stop_signal.store(sig, std::memory_order_relaxed);
-}
-
-void install_stop_handlers() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART | SA_RESETHAND;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-}
-
-// Completes with the number of the first stop signal received.
-eddy::task<int> stop_requested() {
-    while (stop_signal.load(std::memory_order_relaxed) == 0)
-        co_await eddy::sleep(100ms);
-    co_return stop_signal.load(std::memory_order_relaxed);
+// Completes with the number of the first stop signal received after the listeners were made
+// (they are made before the server starts, so no signal in between is missed).
+eddy::task<int> stop_requested(eddy::signal::listener interrupt, eddy::signal::listener terminate) {
+    auto on_interrupt = interrupt.recv();
+    auto on_terminate = terminate.recv();
+    auto which = co_await eddy::select(on_interrupt, on_terminate);
+    co_return which.index() == 0 ? SIGINT : SIGTERM;
 }
 
 // ---- serving ------------------------------------------------------------------------------------
@@ -141,6 +123,13 @@ eddy::task<> accept_loop(eddy::net::tcp_listener listener, server_stats* stats) 
 }
 
 eddy::task<int> serve(std::uint16_t port, server_stats* stats) {
+    auto interrupt = eddy::signal::listen(SIGINT);
+    auto terminate = eddy::signal::listen(SIGTERM);
+    if (!interrupt || !terminate) {
+        fmt::print(stderr, "echo_server: cannot handle SIGINT/SIGTERM: {}\n",
+                   (!interrupt ? interrupt : terminate).error().message());
+        co_return 1;
+    }
     auto listener = eddy::net::tcp_listener::bind(eddy::net::socket_address::ipv4_loopback(port));
     if (!listener) {
         fmt::print(stderr, "echo_server: cannot listen on 127.0.0.1:{}: {}\n", port,
@@ -155,7 +144,8 @@ eddy::task<int> serve(std::uint16_t port, server_stats* stats) {
     // Whichever finishes first wins and the other is cancelled: accept_loop never finishes, so
     // this returns when a stop signal arrives, after accept_loop was cancelled.
     auto stopped =
-        co_await eddy::select(accept_loop(std::move(*listener), stats), stop_requested());
+        co_await eddy::select(accept_loop(std::move(*listener), stats),
+                              stop_requested(std::move(*interrupt), std::move(*terminate)));
     const int sig = std::get<1>(stopped);
     fmt::print("echo_server: {}: stopped accepting; open connections cancelled: {}\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM", stats->open.load(std::memory_order_relaxed));
@@ -247,7 +237,6 @@ int main(int argc, char** argv) {
         return 2;
     }
     raise_fd_limit();
-    install_stop_handlers();
 
     server_stats stats; // outlives the runtime, whose connection tasks update it
     int status = 0;
