@@ -24,7 +24,7 @@
 //                      is 0.5 s, or a fifth of the window when that is shorter.
 //   EDDY_ECHO_REPS     repetitions (default 1, unlike the suite's 5). One repetition already
 //                      times 10^5 to 10^6 messages over 5 s, so it is its own average, and five
-//                      of them for 5 connection counts and 3 servers would take 7 minutes. With
+//                      of them for 5 connection counts and 4 servers would take 9 minutes. With
 //                      several, msgs/s is their median and the other figures are those of the
 //                      median repetition (the lower of the middle two for an even count).
 //   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all):
