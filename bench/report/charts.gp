@@ -2,9 +2,9 @@
 #   gnuplot -e "dir='DATA_DIR'; out='OUT_STEM'; machine='TEXT'" charts.gp
 # writes OUT_STEM-echo.{svg,png} (the sync-vs-async answer) and OUT_STEM-runtime.{svg,png}.
 
-servers = "sync eddy-epoll eddy-uring"
-label(s) = s eq "sync" ? "sync (thread per connection)" : s
-color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : "#2ca02c")
+servers = "sync eddy-epoll eddy-uring tokio"
+label(s) = s eq "sync" ? "sync (thread per connection)" : (s eq "tokio" ? "tokio 1.24" : s)
+color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : (s eq "tokio" ? "#ff7f0e" : "#2ca02c"))
 has(f) = system("test -s '" . f . "' && echo 1 || echo 0") + 0
 echo(s) = dir . "/echo-" . s . ".dat"
 

@@ -24,10 +24,13 @@
 //                      is 0.5 s, or a fifth of the window when that is shorter.
 //   EDDY_ECHO_REPS     repetitions (default 1, unlike the suite's 5). One repetition already
 //                      times 10^5 to 10^6 messages over 5 s, so it is its own average, and five
-//                      of them for 5 connection counts and 3 servers would take 7 minutes. With
+//                      of them for 5 connection counts and 4 servers would take 9 minutes. With
 //                      several, msgs/s is their median and the other figures are those of the
 //                      median repetition (the lower of the middle two for an even count).
-//   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all).
+//   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all):
+//                      sync, eddy-epoll, eddy-uring, tokio. The tokio server is a separate Rust
+//                      program (echo_tokio.hpp); when it is not built, it is skipped with a note.
+//   EDDY_TOKIO_ECHO    the tokio server's program (default: tokio_echo next to the suite binary).
 
 #include <fmt/format.h>
 
@@ -44,6 +47,7 @@
 #include "suite/echo_eddy.hpp"
 #include "suite/echo_load.hpp"
 #include "suite/echo_server.hpp"
+#include "suite/echo_tokio.hpp"
 #include "suite/suite.hpp"
 
 namespace {
@@ -51,16 +55,35 @@ namespace {
 struct echo_server {
     std::string_view runtime;
     suite::serve_fn serve;
+    // For a server built apart from the suite: whether it is there. When it is not, the server is
+    // skipped and `missing` is said once on stderr. nullptr: always there.
+    bool (*available)();
+    const char* missing;
 };
 
 // The servers measured, in output order. To add one, include the header with its serve function
 // (the contract is at the top of echo_server.hpp) and add one line. eddy's two servers are in
-// echo_eddy.hpp.
+// echo_eddy.hpp, Tokio's in echo_tokio.hpp.
 const echo_server servers[] = {
-    {"sync", suite::serve_sync},
-    {"eddy-epoll", suite::serve_eddy_epoll},
-    {"eddy-uring", suite::serve_eddy_uring},
+    {"sync", suite::serve_sync, nullptr, nullptr},
+    {"eddy-epoll", suite::serve_eddy_epoll, nullptr, nullptr},
+    {"eddy-uring", suite::serve_eddy_uring, nullptr, nullptr},
+    {"tokio", suite::serve_tokio, suite::tokio_available,
+     "tokio echo server not built (scripts/bench builds it when cargo and librust-tokio-dev are "
+     "available)"},
 };
+
+// Whether `s` can run; says why not on stderr, once per run of the suite.
+bool server_available(const echo_server& s) {
+    if (s.available == nullptr || s.available())
+        return true;
+    static std::vector<std::string_view> noted;
+    if (std::find(noted.begin(), noted.end(), s.runtime) == noted.end()) {
+        noted.push_back(s.runtime);
+        fmt::print(stderr, "suite: {}; skipping\n", s.missing);
+    }
+    return false;
+}
 
 constexpr std::size_t message_size = 64;
 
@@ -188,7 +211,7 @@ void echo_workload(int connections) {
         return;
     }
     for (const auto& s : servers) {
-        if (!cfg.selected(s.runtime))
+        if (!cfg.selected(s.runtime) || !server_available(s))
             continue;
         try {
             run_server(s, connections, workload, cfg);
