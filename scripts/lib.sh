@@ -11,7 +11,9 @@ EDDY_PACKAGES=(build-essential cmake g++ clang catch2 liburing-dev libfmt-dev li
 eddy_install_packages() {
     local missing=() pkg
     for pkg in "${EDDY_PACKAGES[@]}"; do
-        if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+        # Not `dpkg -s | grep -q`: grep -q exits at the first match, dpkg then dies of SIGPIPE
+        # and, under pipefail, an installed package would look missing.
+        if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
             missing+=("$pkg")
         fi
     done
