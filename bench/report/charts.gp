@@ -5,8 +5,16 @@
 servers = "sync eddy-epoll eddy-uring tokio"
 label(s) = s eq "sync" ? "sync (thread per connection)" : (s eq "tokio" ? "tokio 1.24" : s)
 color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : (s eq "tokio" ? "#ff7f0e" : "#2ca02c"))
+# An empty panel that says so (plotting nothing at all is an error to gnuplot).
+no_data = 'set label 1 "not measured in this run" at graph 0.5, graph 0.5 center; ' . \
+          'unset logscale y; set yrange [0:1]; plot 2 notitle; unset label 1'
 has(f) = system("test -s '" . f . "' && echo 1 || echo 0") + 0
 echo(s) = dir . "/echo-" . s . ".dat"
+# The servers this run measured (an echo panel with none says so).
+present = ""
+do for [s in servers] {
+    if (has(echo(s))) { present = present . " " . s }
+}
 
 do for [term in "svg png"] {
     if (term eq "svg") {
@@ -23,15 +31,15 @@ do for [term in "svg png"] {
     set format y "%.0s%c"
     set title "throughput (msgs/s, higher is better)"
     set yrange [0:*]
-    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:2 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    if (strlen(present) == 0) { eval no_data } else { plot for [s in present] echo(s) using 1:2 with linespoints lw 2 pt 7 lc rgb color(s) title label(s) }
     set title "p99 latency (ms, lower is better)"
     set key top left opaque
     set logscale y 10
     set yrange [*:*]
     set format y "%g"
-    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:3 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    if (strlen(present) == 0) { eval no_data } else { plot for [s in present] echo(s) using 1:3 with linespoints lw 2 pt 7 lc rgb color(s) title label(s) }
     set title "server memory (peak RSS MiB, lower is better)"
-    plot for [s in servers] (has(echo(s)) ? echo(s) : NaN) using 1:4 with linespoints lw 2 pt 7 lc rgb color(s) title label(s)
+    if (strlen(present) == 0) { eval no_data } else { plot for [s in present] echo(s) using 1:4 with linespoints lw 2 pt 7 lc rgb color(s) title label(s) }
     unset multiplot
     unset logscale
     unset format
@@ -57,7 +65,7 @@ do for [term in "svg png"] {
         plot dir . "/file_read.dat" using 2:xtic(1) lc rgb "#1f77b4", \
              "" using 0:2:(sprintf("%.1f", $2)) with labels offset 0,0.8
     } else {
-        plot NaN
+        eval no_data
     }
     set title "eddy runtime workloads (ns per operation, log scale, lower is better)"
     set logscale y 10
@@ -66,7 +74,7 @@ do for [term in "svg png"] {
         plot dir . "/runtime.dat" using 2:xtic(1) lc rgb "#2ca02c", \
              "" using 0:2:(sprintf("%.3g", $2)) with labels offset 0,0.8
     } else {
-        plot NaN
+        eval no_data
     }
     unset multiplot
     unset logscale
