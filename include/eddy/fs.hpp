@@ -837,9 +837,8 @@ private:
 
 inline task<result<file>> open_options::open(std::filesystem::path path) const {
     auto f = flags();
-    if (!f) {
-        return [](std::error_code ec) -> task<result<file>> { co_return ec; }(f.error());
-    }
+    if (!f)
+        return eddy::detail::fs::failed<file>(f.error());
     return file::open_path(std::move(path), *f, mode_);
 }
 
