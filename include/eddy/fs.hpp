@@ -812,9 +812,13 @@ private:
         co_await settle();
         pending_ = eddy::spawn_blocking(
             [keep = fd_, work = std::move(work), buf = std::move(buf)]() mutable {
+                // Dropped before the task completes (not with the closure's frame, which may
+                // go later): once the join sees the result, the file is the fd's only owner
+                // again, so destroying it closes the fd at once.
+                const std::shared_ptr<dfs::unique_fd> owner = std::move(keep);
                 dfs::blocking_io io;
                 io.buf = std::move(buf);
-                io.res = work(keep->get(), io);
+                io.res = work(owner->get(), io);
                 return io;
             });
         try {
