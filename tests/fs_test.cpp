@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -432,8 +433,12 @@ TEST_CASE("fs: cancelled at every suspension point, nothing leaks", "[fs][cancel
         cfg.backend == eddy::io_backend::io_uring && disabled == 0 ? 10 : 1;
     rt.block_on([](path d, std::size_t min_points) -> eddy::task<> {
         const std::size_t fds_before = eddy::test::open_fd_count();
-        auto steps = [d]() -> eddy::task<int> {
-            const path p = d / "steps.bin";
+        // Each run has names of its own: a cancelled directory operation still runs (on the
+        // pool) and may land while the next run is under way.
+        auto runs = std::make_shared<int>(0);
+        auto steps = [d, runs]() -> eddy::task<int> {
+            const std::string n = std::to_string((*runs)++);
+            const path p = d / ("steps" + n);
             auto f = must(co_await fs::open_options().read().write().create().open(p), "open");
             must(co_await f.write_all(eddy::test::pattern_bytes(100'000, 5)), "write_all");
             must(co_await f.fdatasync(), "fdatasync");
@@ -443,9 +448,9 @@ TEST_CASE("fs: cancelled at every suspension point, nothing leaks", "[fs][cancel
             ensure(m.size == 100'000, "size");
             must(co_await f.close(), "close");
             auto text = must(co_await fs::read_to_string(p), "read_to_string");
-            must(co_await fs::write_file(d / "copy.bin", text), "write_file");
-            must(co_await fs::rename(d / "copy.bin", d / "renamed.bin"), "rename");
-            must(co_await fs::remove(d / "renamed.bin"), "remove");
+            must(co_await fs::write_file(d / ("copy" + n), text), "write_file");
+            must(co_await fs::rename(d / ("copy" + n), d / ("renamed" + n)), "rename");
+            must(co_await fs::remove(d / ("renamed" + n)), "remove");
             co_return 1;
         };
         const std::size_t points = co_await eddy::testing::cancel_at_every_suspension(steps);
