@@ -6,6 +6,7 @@
 #include <eddy/clock.hpp>
 #include <eddy/concepts.hpp>
 #include <eddy/coop.hpp>
+#include <eddy/fs.hpp>
 #include <eddy/interval.hpp>
 #include <eddy/io_backend.hpp>
 #include <eddy/join.hpp>
