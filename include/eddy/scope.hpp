@@ -530,11 +530,13 @@ private:
         child = task<>(h);
         state_->link(*ticket);
         join_handle<void> jh = detail::spawn_on(s, std::move(child));
-        // SAFETY: `jh` holds a reference, so the frame (and the ticket in it) is still allocated;
-        // nothing cancels the child before `spawned` records it, except a spawn refused by a
-        // runtime shutting down, which destroyed the frame inside spawn_on.
+        // SAFETY: `jh` holds a reference, so the frame stays allocated, and the ticket in it alive
+        // unless the child was cancelled: nothing can cancel it before `spawned` records it,
+        // except a runtime shutting down, which refuses the spawn and cancels the child inside
+        // spawn_on. (The state word, not `frame_destroyed()`: the child may be running on
+        // another worker already, writing its resume point.)
         detail::task_header* t = detail::join_access<void>::header(jh);
-        if (!t->frame_destroyed())
+        if (!(t->state.load() & detail::task_state::cancelled))
             state_->spawned(*ticket, t);
         return jh.id();
         // Dropping `jh` detaches: the child never throws (failures are recorded above).
