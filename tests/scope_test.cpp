@@ -20,12 +20,14 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -62,15 +64,19 @@ eddy::task<eddy::result<void>> errs_after(std::chrono::milliseconds d) {
     co_return eddy::errc::closed;
 }
 
-/// Writes into a borrowed array for as long as it lives, yielding in between (so on two workers
-/// it is often being polled when its owner is cancelled).
+/// Writes into a borrowed array for as long as it lives: a few microseconds of writes per poll,
+/// then a yield, so that on two workers it is often in the middle of a poll when its owner is
+/// cancelled (the destructor then waits for that poll to end).
 eddy::task<> scribbles(int* borrowed, std::size_t n, std::atomic<int>* started,
                        atomic_drop_counter c) {
     const atomic_drop_counter held = std::move(c);
+    volatile int* out = borrowed; // every store happens (and is checked by ASan)
     started->fetch_add(1);
     for (unsigned round = 0;; ++round) {
-        for (std::size_t k = 0; k < n; ++k)
-            borrowed[k] = static_cast<int>(round + k);
+        for (unsigned pass = 0; pass < 64; ++pass) {
+            for (std::size_t k = 0; k < n; ++k)
+                out[k] = static_cast<int>(round + pass + k);
+        }
         co_await eddy::yield_now();
     }
 }
@@ -257,12 +263,14 @@ TEST_CASE("a parent aborted in join: its children are gone before its frame is f
                     std::vector<int> heap_local(256, 0);
                     std::array<int, 64> frame_local{};
                     eddy::scope s;
+                    // Each child writes its own slice of the heap local or of the frame local.
                     for (int i = 0; i < children; ++i) {
+                        const auto slice = static_cast<std::size_t>(i / 2);
                         if (i % 2 == 0) {
-                            s.spawn(scribbles(heap_local.data(), heap_local.size(), started,
+                            s.spawn(scribbles(heap_local.data() + slice * 64, 64, started,
                                               atomic_drop_counter(drops)));
                         } else {
-                            s.spawn(scribbles(frame_local.data(), frame_local.size(), started,
+                            s.spawn(scribbles(frame_local.data() + slice * 16, 16, started,
                                               atomic_drop_counter(drops)));
                         }
                     }
@@ -280,6 +288,46 @@ TEST_CASE("a parent aborted in join: its children are gone before its frame is f
     CHECK(eddy::test::active_timers(rt) == 0);
 }
 
+TEST_CASE("cancelling a parent waits for a child's poll running on the other worker", "[scope]") {
+    auto rt = eddy::test::multi_thread_rt();
+    rt.block_on([]() -> eddy::task<> {
+        std::atomic<bool> in_poll{false};
+        std::atomic<bool> release{false};
+        std::atomic<int> drops{0};
+        // Ends the child's one long poll a little later, from outside the runtime.
+        std::thread releaser([&release] {
+            std::this_thread::sleep_for(10ms);
+            release.store(true);
+        });
+        auto parent = eddy::spawn([](std::atomic<bool>* in_poll, std::atomic<bool>* release,
+                                     std::atomic<int>* drops) -> eddy::task<> {
+            std::vector<int> borrowed(64, 0);
+            eddy::scope s;
+            s.spawn([](int* b, std::atomic<bool>* in_poll, std::atomic<bool>* release,
+                       atomic_drop_counter c) -> eddy::task<> {
+                const atomic_drop_counter held = std::move(c);
+                in_poll->store(true);
+                volatile int* out = b;
+                for (unsigned i = 0; !release->load(); ++i)
+                    out[i % 64] = static_cast<int>(i);
+                co_await eddy::yield_now();
+                co_await eddy::sleep(24h);
+            }(borrowed.data(), in_poll, release, atomic_drop_counter(drops)));
+            static_cast<void>(co_await s.join());
+        }(&in_poll, &release, &drops));
+        while (!in_poll.load())
+            co_await eddy::yield_now();
+        // The parent is cancelled on this worker while the child is inside its poll on the
+        // other one: the abort completes only after that poll ended and the child was reaped.
+        const bool cancelled = co_await eddy::test::abort_and_join(parent);
+        const bool released = release.load();
+        releaser.join();
+        CHECK(cancelled);
+        CHECK(released);
+        CHECK(drops.load() == 1);
+    }());
+}
+
 TEST_CASE("a parent aborted while not in join cancels its children too", "[scope]") {
     const bool multi = GENERATE(false, true);
     INFO((multi ? "multi_thread" : "current_thread"));
@@ -292,10 +340,9 @@ TEST_CASE("a parent aborted while not in join cancels its children too", "[scope
                                      manual_event* never) -> eddy::task<> {
             std::vector<int> borrowed(128, 0);
             eddy::scope s;
-            for (int i = 0; i < 4; ++i) {
-                s.spawn(scribbles(borrowed.data(), borrowed.size(), started,
-                                  atomic_drop_counter(drops)));
-            }
+            for (std::size_t i = 0; i < 4; ++i)
+                s.spawn(
+                    scribbles(borrowed.data() + i * 32, 32, started, atomic_drop_counter(drops)));
             co_await never->wait(); // cancelled here, before any join
             static_cast<void>(co_await s.join());
         }(&drops, &started, &never));
@@ -421,8 +468,8 @@ TEST_CASE("nested scopes: cancelling the outer owner reaps the grandchildren", "
                     outer.spawn([drops, started]() -> eddy::task<> {
                         std::vector<int> borrowed(32, 0);
                         eddy::scope inner;
-                        for (int j = 0; j < 3; ++j) {
-                            inner.spawn(scribbles(borrowed.data(), borrowed.size(), started,
+                        for (std::size_t j = 0; j < 3; ++j) {
+                            inner.spawn(scribbles(borrowed.data() + j * 8, 8, started,
                                                   atomic_drop_counter(drops)));
                         }
                         static_cast<void>(co_await inner.join());
@@ -543,6 +590,8 @@ TEST_CASE("scope::spawn outside a runtime throws logic_error", "[scope]") {
 
 // Run in a child process by the next test: leaves a scope without joining it.
 TEST_CASE("scope: leaving a scope unjoined (child process)", "[.scope_unjoined]") {
+    // Die of the abort itself, not of Catch's report of it (which allocates in the handler).
+    std::signal(SIGABRT, SIG_DFL);
     auto rt = eddy::test::current_thread_rt();
     rt.block_on([]() -> eddy::task<> {
         manual_event never;
