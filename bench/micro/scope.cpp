@@ -1,5 +1,5 @@
 // Micro benchmarks of eddy::scope: spawning 1,000 children that finish at once and joining them,
-// against the same fan-out through a join_set (joined one by one), on both runtime flavors.
+// against the same fan-out through a join_set<int> (joined one by one), on both runtime flavors.
 
 #include <eddy/join_set.hpp>
 #include <eddy/runtime.hpp>
@@ -9,7 +9,6 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
-#include <optional>
 #include <vector>
 
 namespace {
@@ -24,6 +23,21 @@ eddy::runtime make_rt(bool multi) {
 eddy::task<> child(long* slot) {
     ++*slot;
     co_return;
+}
+
+/// Joins every member, one by one.
+eddy::task<> drain(eddy::join_set<int>& set) {
+    while (!set.empty()) {
+        auto r = co_await set.join_next();
+        benchmark::DoNotOptimize(r.has_value());
+    }
+}
+
+// (join_set<int>: GCC 12 at -O2 reports a false -Wmaybe-uninitialized in join_set<void>'s
+// join_result here.)
+eddy::task<int> int_child(long* slot) {
+    ++*slot;
+    co_return 0;
 }
 
 void scope_spawn_join(benchmark::State& state) {
@@ -48,14 +62,10 @@ void join_set_spawn_join(benchmark::State& state) {
     rt.block_on([](benchmark::State& state) -> eddy::task<> {
         std::vector<long> slots(children, 0);
         for (auto _ : state) {
-            eddy::join_set<void> set;
+            eddy::join_set<int> set;
             for (int i = 0; i < children; ++i)
-                set.spawn(child(&slots[static_cast<std::size_t>(i)]));
-            for (;;) {
-                std::optional<eddy::join_result<void>> r = co_await set.join_next();
-                if (!r)
-                    break;
-            }
+                set.spawn(int_child(&slots[static_cast<std::size_t>(i)]));
+            co_await drain(set);
         }
         benchmark::DoNotOptimize(slots.data());
     }(state));
