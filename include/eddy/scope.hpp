@@ -14,7 +14,9 @@
 //! - `spawn(aw)` / `spawn(f)` start a child task on the current runtime, as `eddy::spawn` does (it
 //!   runs in parallel on the runtime's workers), and return its id. The owner may spawn at any
 //!   time, and so may the children themselves (through a reference to the scope), even while the
-//!   owner waits in `join()`.
+//!   owner waits in `join()`. To borrow through a lambda's captures, pass the lambda itself (it
+//!   then lives in the child): `s.spawn([&x]() -> task<> {...})`, not `s.spawn([&x]() -> task<>
+//!   {...}())`, whose closure dies at the end of the statement (see spawn.hpp).
 //! - Children are for their side effects: a child returns `void`, an `eddy::result<U>` (an error
 //!   in it is a failure), or anything else (the value is dropped; use `join_set` for values). A
 //!   child fails by throwing, or by returning a result holding an error.
@@ -38,18 +40,25 @@
 //! owner losing a `select`. The destructor cancels on its own thread every child that no other
 //! thread is polling right now (queued, idle or never run: its frame is destroyed right there, at
 //! its suspension point, as `abort()` would). A child being polled by another worker at that
-//! moment is marked cancelled, and the destructor waits (spinning, then sleeping in 50 us steps)
+//! moment is marked cancelled, and the destructor waits (yielding, then sleeping in 50 us steps)
 //! until that poll reaches its next suspension point, then cancels it. Polls are short in async
 //! code, so the wait is short; a child that blocks its thread delays the destructor as much.
+//! Precisely, "gone" means: the child's body (the awaitable given to `spawn`, or the callable and
+//! the awaitable it returned) is destroyed, including the awaiters it was suspended in; an
+//! io_uring operation in flight there was cancelled and its completion reaped (invariant 2). What
+//! may outlive that for a moment is the child's outermost frame, which belongs to the scope and
+//! touches nothing of the owner's. On a current-thread runtime nothing waits: every child is
+//! cancelled inline.
 //! Leaving a scope normally (no exception, no cancellation) with children still running is a
 //! programming error: it writes a message to stderr, then aborts the process in debug builds
 //! (NDEBUG undefined) and cancels the children as above in release builds. An exception of a
 //! failed child that no `join()` reported goes to the runtime's unhandled-exception hook.
 //!
 //! Threads: `spawn` and `cancel` from the owner or any child; `join` and the destructor from the
-//! owner (one `join()` at a time). A scope is neither copyable nor movable: children refer to it.
-//! Its children belong to the runtime of the first spawn; spawning from another runtime throws
-//! `std::logic_error`.
+//! owner (one `join()` at a time), the destructor being run by whichever thread destroys the
+//! owner's frame (its worker, or the thread shutting the runtime down). A scope is neither copyable
+//! nor movable: children refer to it. Its children belong to the runtime of the first spawn;
+//! spawning from another runtime throws `std::logic_error`.
 
 #include <eddy/config.hpp>
 
