@@ -138,6 +138,10 @@ public:
     /// blocking task never is (see the module comment); handled like a spawn for robustness.
     void schedule(task_header* t, schedule_hint /*hint*/) noexcept override { submit(t); }
 
+    /// A blocking task is never idle: this only cancels one still queued (whose entry the pool
+    /// then drops when it pops it).
+    bool cancel_here(task_header* t) noexcept override { return shutdown_task(t, *this); }
+
     /// See the module comment. Never from one of this pool's threads (aborts with a message).
     void shutdown() noexcept {
         if (is_pool_thread()) {

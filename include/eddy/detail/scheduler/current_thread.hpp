@@ -81,6 +81,8 @@ public:
         }
     }
 
+    bool cancel_here(task_header* t) noexcept override { return shutdown_task(t, *this); }
+
     /// Runs tasks on the calling thread until `root` completes.
     void block_until(task_header* root) override {
         thread_context& ctx = context();

@@ -170,6 +170,8 @@ public:
         }
     }
 
+    bool cancel_here(task_header* t) noexcept override { return shutdown_task(t, *this); }
+
     /// Parks the calling thread until `root` completes; the workers run it.
     void block_until(task_header* root) override { wait_for_completion(root); }
 

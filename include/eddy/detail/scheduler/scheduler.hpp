@@ -30,6 +30,14 @@ public:
     /// cancels it on the spot so its join handle reports `errc::cancelled`.
     virtual void spawn(task_header* task) noexcept = 0;
 
+    /// Cancels `task` on the calling thread, now, unless it completed or another thread is
+    /// polling it (then it is marked CANCELLED, and the caller may retry once that poll ended).
+    /// True when its frame was destroyed here. The caller holds a reference to the task. Only
+    /// from a thread that may complete the scheduler's tasks: one of its workers, or, for the
+    /// current-thread flavor, the thread inside `block_on` (or the one shutting it down). Used to
+    /// wait synchronously for a task's frame to be gone (`eddy::scope`'s destructor).
+    virtual bool cancel_here(task_header* task) noexcept = 0;
+
     /// An exception escaped a task nobody joins (or whose join handle was dropped before the
     /// exception was looked at). Called on the thread that noticed; must not throw.
     virtual void unhandled_exception(task_header* task, std::exception_ptr e) noexcept = 0;

@@ -149,13 +149,14 @@ void run_task(task_header* t, S& sched) noexcept {
 }
 
 /// Runtime shutdown of one task: cancel it now if idle; if another thread runs it, that thread
-/// sees CANCELLED on its next poll.
+/// sees CANCELLED on its next poll. True when it was cancelled here (its frame is gone).
 template <class S>
-void shutdown_task(task_header* t, S& sched) noexcept {
-    if (t->state.transition_to_shutdown()) {
-        t->state.ref_inc(); // stands in for the poll's reference that complete_task releases
-        cancel_task(t, sched);
-    }
+bool shutdown_task(task_header* t, S& sched) noexcept {
+    if (!t->state.transition_to_shutdown())
+        return false;
+    t->state.ref_inc(); // stands in for the poll's reference that complete_task releases
+    cancel_task(t, sched);
+    return true;
 }
 
 } // namespace eddy::detail
