@@ -24,6 +24,7 @@
 #include <eddy/result.hpp>
 #include <eddy/runtime.hpp>
 #include <eddy/runtime_metrics.hpp>
+#include <eddy/scope.hpp>
 #include <eddy/select.hpp>
 #include <eddy/signal.hpp>
 #include <eddy/sleep.hpp>
