@@ -878,6 +878,12 @@ inline task<result<file>> open_options::open(std::filesystem::path path) const {
 
 namespace eddy::detail::fs {
 
+/// The size of the last file this thread read whole on the blocking pool: the guess for the
+/// next one's buffer, which is allocated before the closure runs (see `read_whole`).
+inline thread_local std::size_t last_whole_read = 0;
+/// The largest buffer allocated on a guess.
+inline constexpr std::size_t max_whole_read_guess = std::size_t{1} << 20;
+
 /// `read_file` / `read_to_string`: natively when the backend has OPENAT and READ, else in one
 /// blocking closure. Natively: an OPENAT, an fstat(2) for the size (see `whole_read_plan`: a
 /// regular file whose size is known takes a single READ), READs until the end, and close(2) on
@@ -895,11 +901,24 @@ task<result<Bytes>> read_whole(std::filesystem::path p) {
     if (!d)
         co_return d.error();
     if (!dfs::runs_native(**d, dfs::file_op::open) || !dfs::runs_native(**d, dfs::file_op::read)) {
-        auto work = [p = std::move(p)] { return read_whole_sync<Bytes>(p, Bytes()); };
+        // The buffer is allocated here, on the runtime thread that will most likely free it:
+        // a buffer malloc'ed on a pool thread and freed on a runtime thread goes back to the pool
+        // thread's arena, which glibc trims, so every read started on freshly faulted pages.
+        Bytes buf;
+        buf.reserve(std::min(last_whole_read, max_whole_read_guess) + 1);
+        auto work = [p = std::move(p), buf = std::move(buf)]() mutable {
+            return read_whole_sync<Bytes>(p, std::move(buf));
+        };
         auto r = co_await dfs::on_pool(std::move(work));
         if (!r)
             co_return r.error();
-        co_return std::move(*r);
+        if (!*r)
+            co_return (*r).error();
+        Bytes out = std::move(**r);
+        last_whole_read = out.size();
+        if (out.capacity() / 2 > out.size() + 4096)
+            out.shrink_to_fit(); // the guess was far too large
+        co_return std::move(out);
     }
     auto& ring = static_cast<eddy::detail::uring_driver&>(**d);
     const char* name = p.c_str(); // lives in this frame until the kernel is done
