@@ -16,7 +16,9 @@
 //! operations; everything else, and everything on an epoll runtime, runs on the runtime's
 //! blocking pool (`spawn_blocking`). Directory operations use std::filesystem (its error_code
 //! overloads) or the plain system calls on the blocking pool. Every awaitable suspends at least
-//! once; none blocks a runtime thread.
+//! once; none waits for the device on a runtime thread. (`read_file` / `read_to_string` on
+//! io_uring call fstat(2) and close(2) of their read-only fd on the runtime thread: neither
+//! waits for the device there, and each saves a trip through the ring.)
 //!
 //! Errors: `result<T>` with system error codes (a missing file is
 //! `std::errc::no_such_file_or_directory`, an existing one for `create_new` is `file_exists`).
