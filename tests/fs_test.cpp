@@ -276,12 +276,15 @@ TEST_CASE("fs: read_file, read_to_string and write_file", "[fs]") {
         ensure(must(co_await fs::read_file(d / "empty"), "read empty").empty(), "empty");
         // Sizes around the initial guess and growth steps.
         for (const std::size_t n :
-             {std::size_t{8191}, std::size_t{8192}, std::size_t{8193}, std::size_t{100'000}}) {
+             {std::size_t{1}, std::size_t{8191}, std::size_t{8192}, std::size_t{8193},
+              std::size_t{65'536}, std::size_t{100'000}, std::size_t{3'000'000}}) {
             const auto data = eddy::test::pattern_bytes(n, static_cast<std::uint32_t>(n));
             must(co_await fs::write_file(d / "n", data), "write_file n");
             ensure(must(co_await fs::read_file(d / "n"), "read_file n") == data,
                    fmt::format("round trip of {} bytes", n));
         }
+        // A small file after a large one (the buffer guess follows the last size).
+        ensure(text_of(must(co_await fs::read_file(p), "read_file")) == "short", "small again");
         // A file the size of which statx does not know (procfs reports 0).
         auto self = must(co_await fs::read_to_string("/proc/self/status"), "procfs");
         ensure(self.find("Name:") != std::string::npos, "procfs contents");

@@ -16,7 +16,9 @@
 //! operations; everything else, and everything on an epoll runtime, runs on the runtime's
 //! blocking pool (`spawn_blocking`). Directory operations use std::filesystem (its error_code
 //! overloads) or the plain system calls on the blocking pool. Every awaitable suspends at least
-//! once; none blocks a runtime thread.
+//! once; none waits for the device on a runtime thread. (`read_file` / `read_to_string` on
+//! io_uring call fstat(2) and close(2) of their read-only fd on the runtime thread: neither
+//! waits for the device there, and each saves a trip through the ring.)
 //!
 //! Errors: `result<T>` with system error codes (a missing file is
 //! `std::errc::no_such_file_or_directory`, an existing one for `create_new` is `file_exists`).
@@ -253,50 +255,76 @@ inline result<void> as_result(std::error_code ec) noexcept {
     return {};
 }
 
-/// Reads what is left of a file into `out` with `read_some(ptr, len)` (a count or -errno),
-/// growing it as needed. `hint`: the size the file is expected to have.
+/// How `read_file` sizes its buffer and recognizes the end of a file. `size` is what fstat
+/// reported for a regular file (0 for anything else, and for the regular files of procfs and
+/// the like, whose size says nothing).
+///
+/// The buffer starts one byte larger than `size`, so the read that returns the whole file comes
+/// back short. A short read that reaches `size` is taken as the end of the file: on a regular
+/// file, read(2) stops early only at the end (or for a signal, which `retry_eintr` and io_uring
+/// do not surface as a count), and the file had exactly that size when fstat ran. A file that
+/// grew meanwhile fills the buffer instead, and the loop goes on to the real end; one that
+/// shrank ends below `size`, and the loop reads on until a read returns 0. Without a size, only
+/// a 0-byte read ends the file (procfs returns a page per read).
+struct whole_read_plan {
+    std::size_t size = 0;
+
+    /// The size of the first buffer.
+    [[nodiscard]] std::size_t first_capacity() const noexcept {
+        return std::max<std::size_t>(size + 1, 8192);
+    }
+    /// The size of the buffer after a full one of `capacity` bytes.
+    [[nodiscard]] static std::size_t grown(std::size_t capacity) noexcept {
+        return std::max<std::size_t>(capacity * 2, 8192);
+    }
+    /// Whether the file ended, after a read of `got` bytes (not 0) out of `asked` left `filled`.
+    [[nodiscard]] bool ended(std::size_t filled, std::size_t got,
+                             std::size_t asked) const noexcept {
+        return size > 0 && got < asked && filled >= size;
+    }
+};
+
+/// The plan for the open file `fd` (fstat: a cheap call that does not wait for the device).
+inline whole_read_plan plan_whole_read(int fd) noexcept {
+    struct stat st {};
+    whole_read_plan plan;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        plan.size = static_cast<std::size_t>(st.st_size);
+    return plan;
+}
+
+/// Reads the file `fd` (at its start) to its end into `out` with `read_some(ptr, len)` (a count
+/// or -errno); 0 or -errno.
 template <class Bytes, class ReadSome>
-long read_rest_sync(Bytes& out, std::size_t hint, ReadSome read_some) {
+long read_rest_sync(Bytes& out, whole_read_plan plan, ReadSome read_some) {
     std::size_t filled = 0;
-    out.resize(std::max<std::size_t>(hint, 8192));
+    out.resize(plan.first_capacity());
     for (;;) {
-        if (filled == out.size()) {
-            // Full (often exactly at the expected size): probe for more before growing.
-            std::array<std::byte, 64> probe{};
-            const long n = read_some(probe.data(), probe.size());
-            if (n < 0)
-                return n;
-            if (n == 0)
-                break;
-            out.resize(std::max<std::size_t>(out.size() * 2, 8192));
-            std::memcpy(out.data() + filled, probe.data(), static_cast<std::size_t>(n));
-            filled += static_cast<std::size_t>(n);
-            continue;
-        }
-        const long n = read_some(out.data() + filled, out.size() - filled);
+        if (filled == out.size())
+            out.resize(whole_read_plan::grown(out.size()));
+        const std::size_t asked = out.size() - filled;
+        const long n = read_some(out.data() + filled, asked);
         if (n < 0)
             return n;
         if (n == 0)
             break;
         filled += static_cast<std::size_t>(n);
+        if (plan.ended(filled, static_cast<std::size_t>(n), asked))
+            break;
     }
     out.resize(filled);
     return 0;
 }
 
-/// `read_file` / `read_to_string` in one blocking closure.
+/// `read_file` / `read_to_string` in one blocking closure, into `out` (empty; any capacity it
+/// has is used first).
 template <class Bytes>
-result<Bytes> read_whole_sync(const std::filesystem::path& p) {
+result<Bytes> read_whole_sync(const std::filesystem::path& p, Bytes out) {
     namespace dfs = eddy::detail::fs;
     dfs::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0)
         return last_system_error();
-    struct stat st {};
-    const std::size_t hint = ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)
-                                 ? static_cast<std::size_t>(st.st_size)
-                                 : 0;
-    Bytes out;
-    const long r = read_rest_sync(out, hint, [&](void* buf, std::size_t len) {
+    const long r = read_rest_sync(out, plan_whole_read(fd.get()), [&](void* buf, std::size_t len) {
         return dfs::retry_eintr([&] { return ::read(fd.get(), buf, len); });
     });
     if (r < 0)
@@ -852,8 +880,20 @@ inline task<result<file>> open_options::open(std::filesystem::path path) const {
 
 namespace eddy::detail::fs {
 
-/// `read_file` / `read_to_string`: natively (open, statx, reads, close) when the backend has
-/// those operations, else in one blocking closure.
+/// The size of the last file this thread read whole on the blocking pool: the guess for the
+/// next one's buffer, which is allocated before the closure runs (see `read_whole`).
+inline thread_local std::size_t last_whole_read = 0;
+/// The largest buffer allocated on a guess.
+inline constexpr std::size_t max_whole_read_guess = std::size_t{1} << 20;
+
+/// `read_file` / `read_to_string`: natively when the backend has OPENAT and READ, else in one
+/// blocking closure. Natively: an OPENAT, an fstat(2) for the size (see `whole_read_plan`: a
+/// regular file whose size is known takes a single READ), READs until the end, and close(2) on
+/// the worker: a read-only descriptor has no dirty data to flush, so its close does not wait for
+/// the device, and a CLOSE operation would cost another trip through the ring.
+///
+/// Cancellation: the READ in flight is cancelled in the kernel (its buffer lives until the
+/// kernel is done) and the fd is closed; an OPENAT completed anyway closes its fd.
 template <class Bytes>
 task<result<Bytes>> read_whole(std::filesystem::path p) {
     namespace dfs = eddy::detail::fs;
@@ -863,42 +903,61 @@ task<result<Bytes>> read_whole(std::filesystem::path p) {
     if (!d)
         co_return d.error();
     if (!dfs::runs_native(**d, dfs::file_op::open) || !dfs::runs_native(**d, dfs::file_op::read)) {
-        auto work = [p = std::move(p)] { return read_whole_sync<Bytes>(p); };
+        // The buffer is allocated here, on the runtime thread that will most likely free it:
+        // a buffer malloc'ed on a pool thread and freed on a runtime thread goes back to the pool
+        // thread's arena, which glibc trims, so every read started on freshly faulted pages.
+        Bytes buf;
+        buf.reserve(std::min(last_whole_read, max_whole_read_guess) + 1);
+        auto work = [p = std::move(p), buf = std::move(buf)]() mutable {
+            return read_whole_sync<Bytes>(p, std::move(buf));
+        };
         auto r = co_await dfs::on_pool(std::move(work));
         if (!r)
             co_return r.error();
-        co_return std::move(*r);
+        if (!*r)
+            co_return (*r).error();
+        Bytes out = std::move(**r);
+        last_whole_read = out.size();
+        if (out.capacity() / 2 > out.size() + 4096)
+            out.shrink_to_fit(); // the guess was far too large
+        co_return std::move(out);
     }
-    auto f = co_await eddy::fs::file::open(std::move(p));
-    if (!f)
-        co_return f.error();
-    std::size_t hint = 0;
-    if (auto m = co_await f->metadata(); m && m->is_file())
-        hint = static_cast<std::size_t>(m->size);
+    auto& ring = static_cast<eddy::detail::uring_driver&>(**d);
+    const char* name = p.c_str(); // lives in this frame until the kernel is done
+    const std::int32_t opened =
+        co_await dfs::native<eddy::detail::close_result_fd>(ring, [=](io_uring_sqe* sqe) {
+            io_uring_prep_openat(sqe, AT_FDCWD, name, O_RDONLY | O_CLOEXEC, 0);
+        });
+    if (opened < 0)
+        co_return dfs::errno_code(opened);
+    dfs::unique_fd fd(opened);
+    const whole_read_plan plan = plan_whole_read(fd.get());
     Bytes out;
+    out.resize(plan.first_capacity());
     std::size_t filled = 0;
-    out.resize(std::max<std::size_t>(hint, 8192));
-    std::array<std::byte, 64> probe{};
     for (;;) {
-        const bool full = filled == out.size();
-        result<std::size_t> n = std::size_t{0};
-        if (full)
-            n = co_await f->read(probe.data(), probe.size());
-        else
-            n = co_await f->read(out.data() + filled, out.size() - filled);
-        if (!n)
-            co_return n.error();
-        if (*n == 0)
+        if (filled == out.size())
+            out.resize(whole_read_plan::grown(out.size()));
+        if (ring.is_shut_down())
+            co_return errc::shutdown;
+        const int raw = fd.get();
+        void* buf = out.data() + filled;
+        const auto asked =
+            static_cast<unsigned>(std::min(out.size() - filled, dfs::max_native_transfer));
+        const std::uint64_t offset = filled;
+        const std::int32_t n = co_await dfs::native(
+            ring, [=](io_uring_sqe* sqe) { io_uring_prep_read(sqe, raw, buf, asked, offset); });
+        if (n < 0)
+            co_return dfs::errno_code(n);
+        if (n == 0)
             break;
-        if (full) {
-            out.resize(std::max<std::size_t>(out.size() * 2, 8192));
-            std::memcpy(out.data() + filled, probe.data(), *n);
-        }
-        filled += *n;
+        filled += static_cast<std::size_t>(n);
+        if (plan.ended(filled, static_cast<std::size_t>(n), asked))
+            break;
     }
     out.resize(filled);
-    if (auto c = co_await f->close(); !c)
-        co_return c.error();
+    if (const long c = fd.close(); c < 0)
+        co_return dfs::errno_code(c);
     co_return std::move(out);
 }
 
