@@ -314,8 +314,13 @@ inline task<result<void>> wait_ready(io_source& s, std::uint32_t interest) {
     scheduled_io* io = s.register_now(ec);
     if (io == nullptr)
         co_return ec;
-    if ((scheduled_io::bits(io->snapshot()) & interest) != 0 && coop::try_consume())
+    if ((scheduled_io::bits(io->snapshot()) & interest) != 0) {
+        // Ready now: spend budget, and yield once it is gone, so a readable()/try_read loop on
+        // an always-ready socket lets other tasks run (ready_for would not suspend).
+        if (!coop::try_consume())
+            co_await yield_now();
         co_return result<void>{};
+    }
     co_await io->ready_for(interest);
     co_return result<void>{};
 }
