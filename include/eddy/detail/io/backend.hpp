@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -45,16 +46,17 @@ inline bool io_log_enabled() noexcept {
 }
 
 /// Creates the driver. A forced io_uring that cannot start throws `std::system_error` (with the
-/// reason); `automatic` falls back to epoll and says so on stderr, once per process.
-inline std::shared_ptr<io_driver> make_io_driver(io_backend requested) {
+/// reason); `automatic` falls back to epoll and says so on stderr, once per process. `workers`:
+/// the runtime's worker threads (io_uring gives each a ring of its own).
+inline std::shared_ptr<io_driver> make_io_driver(io_backend requested, std::uint32_t workers = 1) {
     const io_backend choice = resolve_io_backend(requested);
     if (choice == io_backend::epoll)
         return std::make_shared<epoll_driver>();
     if (choice == io_backend::io_uring)
-        return std::make_shared<uring_driver>();
+        return std::make_shared<uring_driver>(workers);
     static std::once_flag logged;
     try {
-        auto d = std::make_shared<uring_driver>();
+        auto d = std::make_shared<uring_driver>(workers);
         if (io_log_enabled()) {
             std::call_once(logged,
                            [] { fmt::print(stderr, "eddy: I/O backend io_uring (automatic)\n"); });

@@ -61,6 +61,16 @@ namespace eddy::detail {
 /// Test hook: makes the next io_uring setups fail with ENOSYS, as on a kernel without io_uring.
 inline atomic<bool> simulate_io_uring_unavailable{false};
 
+/// One ring of the driver: the kernel's rings, the lock that guards preparing entries, and the
+/// lock held by the thread reaping completions (possibly asleep in the kernel, on ring 0).
+struct alignas(64) uring_ring {
+    io_uring ring{};
+    spin_lock sq_lock;
+    std::mutex cq_lock;
+    atomic<bool> unsubmitted{false}; ///< entries prepared and not yet handed to the kernel
+    bool initialized = false;
+};
+
 /// One operation's completion record, inside the awaiter that waits for it.
 struct uring_completion {
     static constexpr std::uint32_t idle = 0;
@@ -72,6 +82,7 @@ struct uring_completion {
     std::int32_t res = 0;    ///< the CQE's result (a count or -errno); valid once DONE
     std::uint32_t flags = 0; ///< the CQE's flags; valid once DONE
     wake_target* waker = nullptr;
+    uring_ring* ring = nullptr; ///< where it was submitted (set before PENDING is published)
 
     /// Multishot operations: handles every CQE, under the driver's lock, instead of the one-shot
     /// protocol above, and returns a waker to wake once the lock is released (or null). On the
@@ -85,50 +96,72 @@ class uring_driver final : public io_driver {
 public:
     static constexpr unsigned default_entries = 4096;
 
-    explicit uring_driver(unsigned entries = default_entries) : io_driver(io_backend::io_uring) {
+    /// `shards` rings (one per worker; at least one) of `entries` entries each.
+    explicit uring_driver(std::uint32_t shards = 1, unsigned entries = default_entries)
+        : io_driver(io_backend::io_uring) {
         if (simulate_io_uring_unavailable.load(memory_order_relaxed))
             throw std::system_error(ENOSYS, std::system_category(), "eddy: io_uring_setup");
-        setup(entries);
-        wakefd_ = ::eventfd(0, EFD_CLOEXEC);
-        if (wakefd_ < 0) {
-            const int e = errno;
-            io_uring_queue_exit(&ring_);
-            throw std::system_error(e, std::system_category(), "eddy: eventfd");
+        rings_.reserve(std::max<std::uint32_t>(shards, 1));
+        try {
+            for (std::uint32_t i = 0; i < std::max<std::uint32_t>(shards, 1); ++i) {
+                rings_.push_back(std::make_unique<uring_ring>());
+                if (i == 0)
+                    setup_first(*rings_[0], entries);
+                else
+                    setup_more(*rings_[i], entries);
+            }
+            wakefd_ = ::eventfd(0, EFD_CLOEXEC);
+            if (wakefd_ < 0)
+                throw std::system_error(errno, std::system_category(), "eddy: eventfd");
+            for (std::size_t i = 1; i < rings_.size(); ++i) {
+                if (const int rc = io_uring_register_eventfd(&rings_[i]->ring, wakefd_); rc < 0)
+                    throw std::system_error(-rc, std::system_category(),
+                                            "eddy: io_uring_register_eventfd");
+            }
+        } catch (...) {
+            release_rings();
+            throw;
         }
-        std::lock_guard lock(sq_lock_);
+        uring_ring& home = *rings_[0];
+        std::lock_guard lock(home.sq_lock);
         arm_wake_locked();
-        submit_locked();
+        submit_locked(home);
     }
 
     ~uring_driver() override {
-        // Every operation has completed (their awaiters wait for that); exiting the ring cancels
+        // Every operation has completed (their awaiters wait for that); exiting ring 0 cancels
         // the wake read.
-        io_uring_queue_exit(&ring_);
-        ::close(wakefd_);
+        release_rings();
     }
 
     /// The setup flags the kernel accepted.
     [[nodiscard]] unsigned setup_flags() const noexcept { return setup_flags_; }
 
+    /// How many rings the driver has.
+    [[nodiscard]] std::size_t ring_count() const noexcept { return rings_.size(); }
+
     /// Queues the operation `prep(sqe)` prepares, completing into `c` (which must stay alive
-    /// until DONE). Submitted at the next `flush` or `wait`.
+    /// until DONE), on the calling thread's ring. Submitted at the next `flush` or `wait`.
     template <class Prep>
     void submit(uring_completion& c, Prep&& prep) noexcept {
+        uring_ring& r = *rings_[context().worker_index % rings_.size()];
         for (;;) {
             {
-                std::lock_guard lock(sq_lock_);
-                io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+                std::lock_guard lock(r.sq_lock);
+                io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
                 if (sqe == nullptr) {
-                    submit_locked(); // full: hand the batch over and take a fresh entry
-                    sqe = io_uring_get_sqe(&ring_);
+                    submit_locked(r); // full: hand the batch over and take a fresh entry
+                    sqe = io_uring_get_sqe(&r.ring);
                 }
                 if (sqe != nullptr) {
                     prep(sqe);
                     io_uring_sqe_set_data(sqe, &c);
-                    // ORDERING: release pairs with complete()'s acquire: the kernel orders the
-                    // CQE after this submission, but ThreadSanitizer cannot see through it.
+                    c.ring = &r;
+                    // ORDERING: release pairs with complete()'s acquire (the kernel orders the
+                    // CQE after this submission, but ThreadSanitizer cannot see through it) and
+                    // with cancel()'s, which reads `c.ring`.
                     c.state.store(uring_completion::pending, memory_order_release);
-                    unsubmitted_.store(true, memory_order_relaxed);
+                    mark_unsubmitted(r);
                     return;
                 }
             }
@@ -139,17 +172,18 @@ public:
     }
 
     void flush_queued() noexcept override {
-        submit_now();
+        submit_all();
         poll(); // completions that were ready at once (data already in the socket buffer)
     }
 
     std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept override {
-        submit_now();
-        std::unique_lock lock(cq_lock_);
+        submit_all();
+        uring_ring& home = *rings_[0];
+        std::unique_lock lock(home.cq_lock);
         // A wake that came before we held the lock may have been reaped by another thread's
         // poll(): the flag keeps it, so this wait does not sleep through it.
         const bool woken = wake_requested_.exchange(false, memory_order_acq_rel);
-        if (!woken && io_uring_cq_ready(&ring_) == 0) {
+        if (!woken && io_uring_cq_ready(&home.ring) == 0 && !others_have_entries()) {
             __kernel_timespec ts{};
             io_uring_getevents_arg arg{};
             if (timeout) {
@@ -158,20 +192,22 @@ public:
                 ts.tv_nsec = ns % 1'000'000'000;
                 arg.ts = reinterpret_cast<std::uint64_t>(&ts);
             }
-            // Returns on a completion, the timeout (ETIME) or a signal (EINTR): all fine.
-            io_uring_enter2(ring_.ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+            // Returns on a completion (a wake or another ring's eventfd among them), the timeout
+            // (ETIME) or a signal (EINTR): all fine.
+            io_uring_enter2(home.ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                             reinterpret_cast<sigset_t*>(&arg), sizeof arg);
         }
-        return reap(lock);
+        std::size_t n = reap(home, lock);
+        for (std::size_t i = 1; i < rings_.size(); ++i)
+            n += poll_ring(*rings_[i]);
+        return n;
     }
 
     std::size_t poll() noexcept override {
-        if (!cq_has_entries() && !cq_needs_flush())
-            return 0;
-        std::unique_lock lock(cq_lock_, std::try_to_lock);
-        if (!lock.owns_lock())
-            return 0;
-        return reap(lock);
+        std::size_t n = 0;
+        for (const auto& r : rings_)
+            n += poll_ring(*r);
+        return n;
     }
 
     void wake() noexcept override {
@@ -182,19 +218,21 @@ public:
         [[maybe_unused]] const ssize_t n = ::write(wakefd_, &one, sizeof one);
     }
 
-    /// Asks the kernel to cancel the operation of `c` without waiting for it (any thread, also
-    /// from a CQE handler).
+    /// Asks the kernel to cancel the operation of `c` (submitted, not DONE) without waiting for
+    /// it (any thread, also from a CQE handler).
     void cancel_async(uring_completion& c) noexcept {
-        std::lock_guard lock(sq_lock_);
-        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        EDDY_ASSERT(c.ring != nullptr);
+        uring_ring& r = *c.ring;
+        std::lock_guard lock(r.sq_lock);
+        io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
         if (sqe == nullptr) {
-            submit_locked();
-            sqe = io_uring_get_sqe(&ring_);
+            submit_locked(r);
+            sqe = io_uring_get_sqe(&r.ring);
         }
         if (sqe != nullptr) {
             io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c), 0);
             io_uring_sqe_set_data64(sqe, cancel_tag);
-            unsubmitted_.store(true, memory_order_relaxed);
+            mark_unsubmitted(r);
         }
     }
 
@@ -207,9 +245,10 @@ public:
             EDDY_ASSERT(expected == uring_completion::done || expected == uring_completion::idle);
             return;
         }
+        uring_ring& r = *c.ring;
         {
-            std::lock_guard lock(sq_lock_);
-            if (withdraw_unsubmitted_locked(c)) {
+            std::lock_guard lock(r.sq_lock);
+            if (withdraw_unsubmitted_locked(r, c)) {
                 // The kernel never saw it: nothing ran, nothing will complete. (Submitting it
                 // with its cancel would let a receive take data and then drop it.)
                 c.res = -ECANCELED;
@@ -218,10 +257,10 @@ public:
                 waker(w).reset();
                 return;
             }
-            io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+            io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
             if (sqe == nullptr) {
-                submit_locked();
-                sqe = io_uring_get_sqe(&ring_);
+                submit_locked(r);
+                sqe = io_uring_get_sqe(&r.ring);
             }
             if (sqe != nullptr) {
                 io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c), 0);
@@ -229,24 +268,24 @@ public:
             }
             // (No entry even after submitting: the operation completes on its own, e.g. when
             // the socket closes; we still wait for it below.)
-            submit_locked();
+            submit_locked(r);
         }
         // ORDERING: acquire pairs with the release in complete(): the kernel and the driver are
         // done with the awaiter once DONE is seen.
         while (c.state.load(memory_order_acquire) != uring_completion::done) {
-            std::unique_lock lock(cq_lock_, std::try_to_lock);
+            std::unique_lock lock(r.cq_lock, std::try_to_lock);
             if (lock.owns_lock()) {
-                if (io_uring_cq_ready(&ring_) == 0) {
+                if (io_uring_cq_ready(&r.ring) == 0) {
                     __kernel_timespec ts{0, 1'000'000};
                     io_uring_getevents_arg arg{};
                     arg.ts = reinterpret_cast<std::uint64_t>(&ts);
-                    io_uring_enter2(ring_.ring_fd, 0, 1,
+                    io_uring_enter2(r.ring.ring_fd, 0, 1,
                                     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                                     reinterpret_cast<sigset_t*>(&arg), sizeof arg);
                 }
-                reap(lock);
+                reap(r, lock);
             } else {
-                // Another thread is in the driver: it reaps our completion and marks it.
+                // Another thread is in this ring: it reaps our completion and marks it.
                 std::this_thread::yield();
             }
         }
@@ -256,14 +295,15 @@ private:
     static constexpr std::uint64_t cancel_tag = 0;
     static constexpr std::uint64_t wake_tag = 1;
 
-    void setup(unsigned entries) {
+    /// Sets up ring 0: the flags the kernel accepts, then the features and opcodes eddy needs.
+    void setup_first(uring_ring& r, unsigned entries) {
         const unsigned wanted[] = {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP, IORING_SETUP_CLAMP,
                                    0};
         int rc = -EINVAL;
         for (const unsigned flags : wanted) {
             io_uring_params p{};
             p.flags = flags;
-            rc = io_uring_queue_init_params(entries, &ring_, &p);
+            rc = io_uring_queue_init_params(entries, &r.ring, &p);
             if (rc == 0) {
                 setup_flags_ = flags;
                 features_ = p.features;
@@ -274,10 +314,11 @@ private:
         }
         if (rc < 0)
             throw std::system_error(-rc, std::system_category(), "eddy: io_uring_setup");
+        r.initialized = true;
         std::string missing;
         if ((features_ & IORING_FEAT_EXT_ARG) == 0)
             missing = "IORING_FEAT_EXT_ARG";
-        if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+        if (io_uring_probe* probe = io_uring_get_probe_ring(&r.ring)) {
             const std::pair<int, const char*> needed[] = {
                 {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
                 {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
@@ -295,34 +336,69 @@ private:
             missing = "the opcode probe (Linux 5.6)";
         }
         if (!missing.empty()) {
-            io_uring_queue_exit(&ring_);
             throw std::system_error(ENOSYS, std::system_category(),
                                     "eddy: io_uring lacks " + missing);
         }
     }
 
-    /// Publishes the queued entries under sq_lock_ and hands them to the kernel outside it. The
-    /// system call runs what can complete at once (a send's whole loopback path), so holding the
-    /// lock across it made the other workers spin. Concurrent io_uring_enter calls are fine: the
-    /// kernel serializes submission and submits at most what was published.
-    void submit_now() noexcept {
+    /// Sets up a further ring with the flags ring 0 got.
+    void setup_more(uring_ring& r, unsigned entries) {
+        io_uring_params p{};
+        p.flags = setup_flags_;
+        if (const int rc = io_uring_queue_init_params(entries, &r.ring, &p); rc < 0)
+            throw std::system_error(-rc, std::system_category(), "eddy: io_uring_setup");
+        r.initialized = true;
+    }
+
+    void release_rings() noexcept {
+        for (auto& r : rings_) {
+            if (r->initialized)
+                io_uring_queue_exit(&r->ring);
+            r->initialized = false;
+        }
+        if (wakefd_ >= 0)
+            ::close(wakefd_);
+        wakefd_ = -1;
+    }
+
+    void mark_unsubmitted(uring_ring& r) noexcept {
+        r.unsubmitted.store(true, memory_order_relaxed);
+        unsubmitted_.store(true, memory_order_relaxed);
+    }
+
+    /// Hands every ring's queued entries to the kernel. A thread that queues entries always
+    /// flushes after it (a worker after each task, `wait` before sleeping), so an entry whose
+    /// flag this pass misses is submitted by its own thread.
+    void submit_all() noexcept {
+        unsubmitted_.store(false, memory_order_relaxed);
+        for (const auto& r : rings_) {
+            if (r->unsubmitted.load(memory_order_relaxed))
+                submit_now(*r);
+        }
+    }
+
+    /// Publishes the queued entries under sq_lock and hands them to the kernel outside it. The
+    /// system call runs what can complete at once, so holding the lock across it made the other
+    /// threads spin. Concurrent io_uring_enter calls are fine: the kernel serializes submission
+    /// and submits at most what was published.
+    void submit_now(uring_ring& r) noexcept {
         unsigned n = 0;
         {
-            std::lock_guard lock(sq_lock_);
-            n = publish_locked();
+            std::lock_guard lock(r.sq_lock);
+            n = publish_locked(r);
         }
         if (n == 0)
             return;
-        const int r = io_uring_enter(ring_.ring_fd, n, 0, 0, nullptr);
-        if (r > 0)
-            count_submissions(static_cast<std::size_t>(r));
+        const int done = io_uring_enter(r.ring.ring_fd, n, 0, 0, nullptr);
+        if (done > 0)
+            count_submissions(static_cast<std::size_t>(done));
     }
 
     /// Makes the prepared entries visible to the kernel (what io_uring_submit does before its
-    /// system call); returns how many are waiting for it. Caller holds sq_lock_.
-    unsigned publish_locked() noexcept {
-        unsubmitted_.store(false, memory_order_relaxed);
-        io_uring_sq& sq = ring_.sq;
+    /// system call); returns how many are waiting for it. Caller holds r.sq_lock.
+    static unsigned publish_locked(uring_ring& r) noexcept {
+        r.unsubmitted.store(false, memory_order_relaxed);
+        io_uring_sq& sq = r.ring.sq;
         const unsigned tail = sq.sqe_tail;
         if (sq.sqe_head != tail) {
             sq.sqe_head = tail;
@@ -331,21 +407,21 @@ private:
         return tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
     }
 
-    /// Caller holds sq_lock_ (rare paths: a full submission queue, a cancellation).
-    void submit_locked() noexcept {
-        unsubmitted_.store(false, memory_order_relaxed);
-        const int n = io_uring_submit(&ring_);
+    /// Caller holds r.sq_lock (rare paths: a full submission queue, a cancellation).
+    void submit_locked(uring_ring& r) noexcept {
+        r.unsubmitted.store(false, memory_order_relaxed);
+        const int n = io_uring_submit(&r.ring);
         if (n > 0)
             count_submissions(static_cast<std::size_t>(n));
     }
 
     /// Turns the entry of `c`, if it is still queued and not yet handed to the kernel, into a
-    /// no-op whose completion is ignored. Caller holds sq_lock_.
-    bool withdraw_unsubmitted_locked(uring_completion& c) noexcept {
+    /// no-op whose completion is ignored. Caller holds r.sq_lock.
+    static bool withdraw_unsubmitted_locked(uring_ring& r, uring_completion& c) noexcept {
         const auto data = reinterpret_cast<std::uint64_t>(&c);
         // [sqe_head, sqe_tail): prepared entries the next io_uring_submit will hand over.
-        for (unsigned i = ring_.sq.sqe_head; i != ring_.sq.sqe_tail; ++i) {
-            io_uring_sqe* sqe = &ring_.sq.sqes[i & ring_.sq.ring_mask];
+        for (unsigned i = r.ring.sq.sqe_head; i != r.ring.sq.sqe_tail; ++i) {
+            io_uring_sqe* sqe = &r.ring.sq.sqes[i & r.ring.sq.ring_mask];
             if (sqe->user_data == data) {
                 io_uring_prep_nop(sqe);
                 io_uring_sqe_set_data64(sqe, cancel_tag);
@@ -355,33 +431,53 @@ private:
         return false;
     }
 
-    /// Caller holds sq_lock_.
+    /// Queues the eventfd READ on ring 0. Caller holds ring 0's sq_lock.
     void arm_wake_locked() noexcept {
-        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        uring_ring& home = *rings_[0];
+        io_uring_sqe* sqe = io_uring_get_sqe(&home.ring);
         if (sqe == nullptr) {
-            submit_locked();
-            sqe = io_uring_get_sqe(&ring_);
+            submit_locked(home);
+            sqe = io_uring_get_sqe(&home.ring);
         }
         if (sqe != nullptr) {
             io_uring_prep_read(sqe, wakefd_, &wake_buffer_, sizeof wake_buffer_, 0);
             io_uring_sqe_set_data64(sqe, wake_tag);
-            unsubmitted_.store(true, memory_order_relaxed);
+            mark_unsubmitted(home);
         }
     }
 
     /// Unlocked hint (the reaper advances the head concurrently); reap re-checks under the lock.
-    [[nodiscard]] bool cq_has_entries() const noexcept {
-        return __atomic_load_n(ring_.cq.ktail, __ATOMIC_ACQUIRE) !=
-               __atomic_load_n(ring_.cq.khead, __ATOMIC_RELAXED);
+    [[nodiscard]] static bool cq_has_entries(const uring_ring& r) noexcept {
+        return __atomic_load_n(r.ring.cq.ktail, __ATOMIC_ACQUIRE) !=
+               __atomic_load_n(r.ring.cq.khead, __ATOMIC_RELAXED);
     }
 
-    [[nodiscard]] bool cq_needs_flush() const noexcept {
+    [[nodiscard]] static bool cq_needs_flush(const uring_ring& r) noexcept {
         // ORDERING: a hint only; reap re-checks under the lock.
-        return (__atomic_load_n(ring_.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+        return (__atomic_load_n(r.ring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
     }
 
-    /// Reaps every available completion; `lock` holds cq_lock_ and is released before waking.
-    std::size_t reap(std::unique_lock<std::mutex>& lock) noexcept {
+    [[nodiscard]] bool others_have_entries() const noexcept {
+        for (std::size_t i = 1; i < rings_.size(); ++i) {
+            if (cq_has_entries(*rings_[i]) || cq_needs_flush(*rings_[i]))
+                return true;
+        }
+        return false;
+    }
+
+    /// Reaps ring `r` unless another thread is doing so.
+    std::size_t poll_ring(uring_ring& r) noexcept {
+        if (!cq_has_entries(r) && !cq_needs_flush(r))
+            return 0;
+        std::unique_lock lock(r.cq_lock, std::try_to_lock);
+        if (!lock.owns_lock())
+            return 0;
+        return reap(r, lock);
+    }
+
+    /// Reaps every available completion of `r`; `lock` holds r.cq_lock and is released before
+    /// waking.
+    std::size_t reap(uring_ring& r, std::unique_lock<std::mutex>& lock) noexcept {
         // Reused allocations; waking or dropping a waker may re-enter (a task freed by the drop
         // cancels an operation), which then finds the thread's buffers empty.
         std::vector<wake_target*> wakes;
@@ -392,7 +488,7 @@ private:
         bool rearm = false;
         std::array<io_uring_cqe*, 64> cqes{};
         for (;;) {
-            const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes.data(), cqes.size());
+            const unsigned n = io_uring_peek_batch_cqe(&r.ring, cqes.data(), cqes.size());
             if (n == 0)
                 break;
             for (unsigned i = 0; i < n; ++i) {
@@ -414,15 +510,16 @@ private:
                 }
                 ++total;
             }
-            io_uring_cq_advance(&ring_, n);
+            io_uring_cq_advance(&r.ring, n);
         }
         if (rearm) {
             // Submitted now, not at the next flush: a thread that already submitted in wait()
-            // may be blocked on cq_lock_ behind us, and will sleep once it has it; only this
-            // read can wake it, and nobody else may flush before the runtime shuts down.
-            std::lock_guard sq(sq_lock_);
+            // may be blocked on ring 0's cq_lock behind us, and will sleep once it has it; only
+            // this read can wake it, and nobody else may flush before the runtime shuts down.
+            uring_ring& home = *rings_[0];
+            std::lock_guard sq(home.sq_lock);
             arm_wake_locked();
-            submit_locked();
+            submit_locked(home);
         }
         lock.unlock();
         count_events(total);
@@ -458,14 +555,12 @@ private:
         return buffer;
     }
 
-    io_uring ring_{};
+    std::vector<std::unique_ptr<uring_ring>> rings_; ///< [0]: where `wait` sleeps
     unsigned setup_flags_ = 0;
     unsigned features_ = 0;
     int wakefd_ = -1;
     std::uint64_t wake_buffer_ = 0;
     atomic<bool> wake_requested_{false}; ///< set by wake(), consumed by the next wait()
-    spin_lock sq_lock_;
-    std::mutex cq_lock_; ///< held by the thread reaping (possibly asleep in the kernel)
 };
 
 } // namespace eddy::detail

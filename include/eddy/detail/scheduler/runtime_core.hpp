@@ -65,10 +65,10 @@ public:
     }
 
 protected:
-    /// `timer_shards`: one timer wheel per worker.
+    /// `timer_shards`: one timer wheel (and io_uring ring) per worker.
     runtime_core(runtime_options options, std::uint32_t timer_shards, bool single_threaded)
         : options_(std::move(options)),
-          io_(make_io_driver(options_.io)), // first: it may throw (a forced io_uring)
+          io_(make_io_driver(options_.io, timer_shards)), // first: it may throw (a forced io_uring)
           blocking_(new blocking_pool(blocking_options_from(options_), this)),
           time_(timer_shards, options_.start_paused),
           single_threaded_(single_threaded) {
