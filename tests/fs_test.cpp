@@ -581,3 +581,56 @@ TEST_CASE("fs: a pool write that lost a select still lands before the next opera
         must(co_await f.close(), "close");
     }(dir.path() / "lost.bin"));
 }
+
+TEST_CASE("fs: pool operations use at most max_file_threads threads of the blocking pool", "[fs]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    eddy::test::temp_dir dir;
+    auto b = cfg.multi ? eddy::runtime::builder::multi_thread().worker_threads(2)
+                       : eddy::runtime::builder::current_thread();
+    auto rt = b.io_backend(cfg.backend).max_file_threads(2).build();
+    rt.block_on([](path d) -> eddy::task<> {
+        constexpr std::size_t files = 32;
+        for (std::size_t i = 0; i < files; ++i) {
+            const path p = d / fmt::format("f{}", i);
+            const std::string text = fmt::format("file {}", i);
+            must(co_await fs::write_file(p, text), "write_file");
+        }
+        std::vector<eddy::join_handle<void>> readers;
+        for (std::size_t i = 0; i < files; ++i) {
+            readers.push_back(eddy::spawn([](path p, std::size_t i) -> eddy::task<> {
+                const std::string expected = fmt::format("file {}", i);
+                for (int round = 0; round < 4; ++round) {
+                    auto meta = must(co_await fs::metadata(p), "metadata");
+                    ensure(meta.is_file(), "a regular file");
+                    auto text = must(co_await fs::read_to_string(p), "read_to_string");
+                    ensure(text == expected, "contents");
+                }
+            }(d / fmt::format("f{}", i), i)));
+        }
+        for (auto& h : readers)
+            co_await h;
+        // Only file operations ran on this runtime's pool: the lane started no thread beyond
+        // its two slots (on io_uring, metadata by path may run there too).
+        const auto m = eddy::runtime::handle::current().metrics();
+        ensure(m.blocking_threads <= 2, fmt::format("{} blocking threads", m.blocking_threads));
+    }(dir.path()));
+}
+
+TEST_CASE("fs: a blocking closure can block on file operations of its runtime", "[fs]") {
+    // Multi-thread runtimes only: a current-thread runtime's block_on is taken by the caller.
+    const auto& cfg = eddy::test::io_configs[GENERATE(1, 3)];
+    REQUIRE(cfg.multi);
+    INFO(cfg.name());
+    eddy::test::temp_dir dir;
+    auto rt = cfg.runtime();
+    const std::string text = rt.block_on([](path p) -> eddy::task<std::string> {
+        must(co_await fs::write_file(p, "nested"), "write_file");
+        auto h = eddy::spawn_blocking([p] {
+            // On a pool thread: block_on waits for operations that may need the pool's lane.
+            return eddy::runtime::handle::current().block_on(fs::read_to_string(p));
+        });
+        co_return must(co_await h, "read_to_string from a blocking closure");
+    }(dir.path() / "n.txt"));
+    CHECK(text == "nested");
+}

@@ -463,6 +463,7 @@ TEST_CASE("the builder validates the blocking-pool settings", "[spawn_blocking]"
     auto b = eddy::runtime::builder::current_thread();
     CHECK_THROWS_AS(b.max_blocking_threads(0), std::invalid_argument);
     CHECK_THROWS_AS(b.thread_keep_alive(-1ms), std::invalid_argument);
+    CHECK_THROWS_AS(b.max_file_threads(0), std::invalid_argument);
     CHECK_NOTHROW(b.max_blocking_threads(1).thread_keep_alive(0ms));
 }
 

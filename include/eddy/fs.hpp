@@ -14,8 +14,11 @@
 //! Where operations run (detail/fs/backend.hpp decides, per operation): on an io_uring runtime,
 //! open, close, read, write, fsync/fdatasync and statx (size, metadata) are native io_uring
 //! operations; everything else, and everything on an epoll runtime, runs on the runtime's
-//! blocking pool (`spawn_blocking`). Directory operations use std::filesystem (its error_code
-//! overloads) or the plain system calls on the blocking pool. Every awaitable suspends at least
+//! blocking pool, in its file lane (detail/blocking/pool.hpp): jobs queued in FIFO order that at
+//! most `runtime::builder::max_file_threads` pool threads run back to back, so many operations in
+//! flight neither grow the pool to a thread each nor wake a thread per operation. Directory
+//! operations use std::filesystem (its error_code overloads) or the plain system calls there
+//! too. Every awaitable suspends at least
 //! once; none waits for the device on a runtime thread. (`read_file` / `read_to_string` on
 //! io_uring call fstat(2) and close(2) of their read-only fd on the runtime thread: neither
 //! waits for the device there, and each saves a trip through the ring.)
@@ -831,14 +834,15 @@ private:
         pending_ = {};
     }
 
-    /// Runs `work(fd, io)` (a count or -errno; `io.buf` is `buf`) on the blocking pool, after the
-    /// previous pool operation. The closure shares the fd's ownership (see the module comment).
+    /// Runs `work(fd, io)` (a count or -errno; `io.buf` is `buf`) in the blocking pool's file lane,
+    /// after the previous pool operation. The closure shares the fd's ownership (see the module
+    /// comment).
     template <class Work>
     task<result<eddy::detail::fs::blocking_io>> run_blocking(Work work,
                                                              eddy::detail::fs::owned_buffer buf) {
         namespace dfs = eddy::detail::fs;
         co_await settle();
-        pending_ = eddy::spawn_blocking(
+        pending_ = eddy::detail::spawn_file_op(
             [keep = fd_, work = std::move(work), buf = std::move(buf)]() mutable {
                 // Dropped before the task completes (not with the closure's frame, which may
                 // go later): once the join sees the result, the file is the fd's only owner

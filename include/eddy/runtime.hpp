@@ -295,6 +295,19 @@ public:
         return *this;
     }
 
+    /// Cap on the blocking-pool threads that run file operations at once (the `eddy::fs`
+    /// operations that are not native io_uring ones; default: the number of worker threads, at
+    /// least 4). Those operations queue in FIFO
+    /// order and these threads run them back to back, instead of one thread per operation. Raise
+    /// it for file systems whose operations wait long (NFS, FUSE), where more of them in flight
+    /// pay off. The threads count towards `max_blocking_threads`. Must be at least 1.
+    builder& max_file_threads(std::size_t n) {
+        if (n == 0)
+            throw std::invalid_argument("eddy: max_file_threads must be >= 1");
+        options_.max_file_threads = n;
+        return *this;
+    }
+
     /// How long an idle blocking-pool thread waits for work before it exits (default 10 s).
     builder& thread_keep_alive(std::chrono::nanoseconds d) {
         if (d < std::chrono::nanoseconds::zero())

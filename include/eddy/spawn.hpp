@@ -49,8 +49,10 @@ struct join_access {
 
 inline atomic<std::uint64_t> next_task_id{1};
 
-template <class T>
-join_handle<T> spawn_on(scheduler& sched, task<T> t) {
+/// Makes `t` a task of `sched` and hands its header to `submit` (which queues it, or cancels it
+/// if `sched` is shut down), as `sched.spawn` would.
+template <class T, class Submit>
+join_handle<T> spawn_with(scheduler& sched, task<T> t, Submit submit) {
     std::coroutine_handle<promise<T>> h = t.release();
     if (!h)
         throw std::logic_error("eddy::spawn: the task is empty (moved-from)");
@@ -64,8 +66,13 @@ join_handle<T> spawn_on(scheduler& sched, task<T> t) {
     // ORDERING: ids only need to be unique.
     hdr->set_id(next_task_id.fetch_add(1, memory_order_relaxed));
     sched.retain();
-    sched.spawn(hdr);
+    submit(hdr);
     return join_access<T>::make(hdr);
+}
+
+template <class T>
+join_handle<T> spawn_on(scheduler& sched, task<T> t) {
+    return spawn_with(sched, std::move(t), [&sched](task_header* hdr) { sched.spawn(hdr); });
 }
 
 /// Wraps any awaitable in a task (a task is passed through unchanged).

@@ -26,6 +26,9 @@
 //! - Destroying the runtime cancels the closures still queued, then waits for the running ones
 //!   to return and joins the pool's threads. A closure that waits for something only the runtime's
 //!   async tasks would provide therefore deadlocks shutdown: give it its own stop signal.
+//! - `eddy::fs` runs its own blocking operations in a lane of the same pool instead: at most
+//!   `runtime::builder::max_file_threads` at a time, back to back (detail/blocking/pool.hpp).
+//!   Closures passed here never wait in that lane, nor file operations behind these closures.
 //! - It can be called from the runtime's threads and from inside a blocking closure (it nests, on
 //!   the same pool); elsewhere it throws `std::logic_error`. Inside a blocking closure,
 //!   `eddy::spawn` and `runtime::handle::current()` reach the closure's runtime, and
@@ -61,6 +64,16 @@ task<R> invoke_blocking(F f) {
     }
 }
 
+/// The calling thread's blocking pool; throws `std::logic_error` if it has none.
+inline blocking_pool& current_blocking_pool() {
+    blocking_pool* pool = context().blocking;
+    if (pool == nullptr) {
+        throw std::logic_error("eddy::spawn_blocking must be called from a thread that runs an "
+                               "eddy runtime (or from a blocking closure)");
+    }
+    return *pool;
+}
+
 } // namespace detail
 
 /// Runs `f()` on the blocking pool of the current runtime; see the header comment. Throws
@@ -72,12 +85,25 @@ auto spawn_blocking(F f) -> join_handle<std::invoke_result_t<F&>> {
     using R = std::invoke_result_t<F&>;
     static_assert(!std::is_reference_v<R>,
                   "eddy::spawn_blocking: the closure must return by value (or a pointer)");
-    detail::blocking_pool* pool = detail::context().blocking;
-    if (pool == nullptr) {
-        throw std::logic_error("eddy::spawn_blocking must be called from a thread that runs an "
-                               "eddy runtime (or from a blocking closure)");
-    }
-    return detail::spawn_on(*pool, detail::invoke_blocking<R>(std::move(f)));
+    return detail::spawn_on(detail::current_blocking_pool(),
+                            detail::invoke_blocking<R>(std::move(f)));
 }
+
+namespace detail {
+
+/// Like `spawn_blocking`, but as a job of the pool's file lane (detail/blocking/pool.hpp): for
+/// short blocking file operations, run back to back by a few threads instead of one thread per
+/// closure. `f` must not wait for another file-lane job (all the lane's threads could be
+/// waiting) nor for anything else but the device.
+template <class F>
+requires std::is_invocable_v<F&>
+auto spawn_file_op(F f) -> join_handle<std::invoke_result_t<F&>> {
+    using R = std::invoke_result_t<F&>;
+    blocking_pool& pool = current_blocking_pool();
+    return spawn_with(pool, invoke_blocking<R>(std::move(f)),
+                      [&pool](task_header* t) { pool.spawn_file(t); });
+}
+
+} // namespace detail
 
 } // namespace eddy

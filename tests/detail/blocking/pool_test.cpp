@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <latch>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -63,6 +64,38 @@ auto spawn_on_pool(blocking_pool& pool, F f) {
     using R = std::invoke_result_t<F&>;
     return eddy::detail::spawn_on(pool, eddy::detail::invoke_blocking<R>(std::move(f)));
 }
+
+/// Spawns `f` onto `pool`'s file lane (what detail::spawn_file_op does on runtime threads).
+template <class F>
+auto spawn_file_on_pool(blocking_pool& pool, F f) {
+    using R = std::invoke_result_t<F&>;
+    return eddy::detail::spawn_with(pool, eddy::detail::invoke_blocking<R>(std::move(f)),
+                                    [&pool](eddy::detail::task_header* t) { pool.spawn_file(t); });
+}
+
+blocking_options file_lane_options(std::size_t max_file_threads, std::size_t max_threads = 512) {
+    blocking_options o = make_options(max_threads);
+    o.max_file_threads = max_file_threads;
+    return o;
+}
+
+/// Jobs that count how many of them run at once and block until released.
+struct concurrency_probe {
+    std::atomic<int> running{0};
+    std::atomic<int> peak{0};
+    std::atomic<int> finished{0};
+    std::latch release{1};
+
+    void run() {
+        const int now = running.fetch_add(1) + 1;
+        int seen = peak.load();
+        while (seen < now && !peak.compare_exchange_weak(seen, now)) {
+        }
+        release.wait();
+        running.fetch_sub(1);
+        finished.fetch_add(1);
+    }
+};
 
 /// Waits (bounded) for `h` to finish and returns its output; rethrows like `co_await h`.
 template <class T>
@@ -249,4 +282,224 @@ TEST_CASE("blocking pool threads expose the pool to spawn_blocking", "[blocking_
     CHECK(ctx_ok);
     CHECK(is_pool_thread);
     CHECK_FALSE(pool->is_pool_thread());
+}
+
+TEST_CASE("blocking pool runs at most max_file_threads file jobs at once", "[blocking_pool]") {
+    pool_ref pool(file_lane_options(2));
+    concurrency_probe probe;
+    std::vector<eddy::join_handle<void>> hs;
+    for (int i = 0; i < 6; ++i)
+        hs.push_back(spawn_file_on_pool(*pool, [&probe] { probe.run(); }));
+    REQUIRE(eventually([&] { return probe.running.load() == 2; }));
+    CHECK(pool->queue_depth() == 4);
+    CHECK(pool->thread_count() == 2); // the lane starts no thread beyond its slots
+    probe.release.count_down();
+    for (auto& h : hs)
+        wait_take(h);
+    CHECK(probe.peak.load() == 2);
+    CHECK(probe.finished.load() == 6);
+    CHECK(pool->thread_count() == 2);
+    CHECK(pool->queue_depth() == 0);
+}
+
+TEST_CASE("blocking pool runs file jobs in FIFO order", "[blocking_pool]") {
+    pool_ref pool(file_lane_options(1));
+    std::latch started{1};
+    std::latch release{1};
+    std::vector<int> order; // touched by the lane's single thread only, read after the joins
+    auto filler = spawn_file_on_pool(*pool, [&] {
+        started.count_down();
+        release.wait();
+    });
+    started.wait();
+    std::vector<eddy::join_handle<void>> hs;
+    for (int i = 0; i < 5; ++i)
+        hs.push_back(spawn_file_on_pool(*pool, [&order, i] { order.push_back(i); }));
+    release.count_down();
+    wait_take(filler);
+    for (auto& h : hs)
+        wait_take(h);
+    CHECK(order == std::vector<int>{0, 1, 2, 3, 4});
+}
+
+TEST_CASE("blocking pool: an aborted queued file job is cancelled without running",
+          "[blocking_pool]") {
+    pool_ref pool(file_lane_options(1));
+    std::latch started{1};
+    std::latch release{1};
+    auto filler = spawn_file_on_pool(*pool, [&] {
+        started.count_down();
+        release.wait();
+        return 1;
+    });
+    started.wait();
+    std::atomic<bool> ran{false};
+    std::atomic<int> drops{0};
+    auto victim = spawn_file_on_pool(
+        *pool, [&ran, d = eddy::test::atomic_drop_counter(&drops)] { ran.store(true); });
+    auto after = spawn_file_on_pool(*pool, [] { return 2; });
+    victim.abort();
+    release.count_down();
+    CHECK(wait_take(filler) == 1);
+    CHECK(is_cancelled(victim));
+    CHECK(wait_take(after) == 2);
+    CHECK_FALSE(ran.load());
+    CHECK(drops.load() == 1);
+}
+
+TEST_CASE("blocking pool shutdown cancels queued file jobs and waits for running ones",
+          "[blocking_pool]") {
+    auto* pool = new blocking_pool(file_lane_options(2));
+    concurrency_probe probe;
+    std::vector<eddy::join_handle<void>> running;
+    for (int i = 0; i < 2; ++i)
+        running.push_back(spawn_file_on_pool(*pool, [&probe] { probe.run(); }));
+    REQUIRE(eventually([&] { return probe.running.load() == 2; }));
+    std::atomic<int> ran_queued{0};
+    std::atomic<int> drops{0};
+    std::vector<eddy::join_handle<void>> queued;
+    for (int i = 0; i < 3; ++i) {
+        queued.push_back(
+            spawn_file_on_pool(*pool, [&ran_queued, d = eddy::test::atomic_drop_counter(&drops)] {
+                ran_queued.fetch_add(1);
+            }));
+    }
+    std::atomic<bool> shut{false};
+    std::thread closer([&] {
+        pool->shutdown();
+        shut.store(true);
+    });
+    // Shutdown cancels the queued jobs at once, then waits for the running ones.
+    for (auto& h : queued)
+        CHECK(is_cancelled(h));
+    CHECK(drops.load() == 3);
+    CHECK_FALSE(shut.load());
+    CHECK(probe.running.load() == 2);
+    probe.release.count_down();
+    closer.join();
+    CHECK(shut.load());
+    for (auto& h : running)
+        wait_take(h); // ran to the end: not cancelled
+    CHECK(probe.finished.load() == 2);
+    CHECK(ran_queued.load() == 0);
+    CHECK(pool->thread_count() == 0);
+    // After shutdown a file job is cancelled on the spot.
+    auto late = spawn_file_on_pool(*pool, [] { return 1; });
+    CHECK(late.is_finished());
+    CHECK(is_cancelled(late));
+    pool->release();
+}
+
+TEST_CASE("blocking pool: general closures do not wait for a busy file lane, nor file jobs for "
+          "busy general closures",
+          "[blocking_pool]") {
+    pool_ref pool(file_lane_options(1));
+    SECTION("a general closure runs while the lane's only slot is taken") {
+        concurrency_probe lane;
+        auto busy = spawn_file_on_pool(*pool, [&lane] { lane.run(); });
+        auto queued = spawn_file_on_pool(*pool, [] { return 1; });
+        REQUIRE(eventually([&] { return lane.running.load() == 1; }));
+        auto general = spawn_on_pool(*pool, [] { return 2; });
+        CHECK(wait_take(general) == 2);
+        CHECK_FALSE(queued.is_finished());
+        lane.release.count_down();
+        wait_take(busy);
+        CHECK(wait_take(queued) == 1);
+    }
+    SECTION("a file job runs while general closures block") {
+        concurrency_probe general;
+        std::vector<eddy::join_handle<void>> hs;
+        for (int i = 0; i < 3; ++i)
+            hs.push_back(spawn_on_pool(*pool, [&general] { general.run(); }));
+        REQUIRE(eventually([&] { return general.running.load() == 3; }));
+        auto file = spawn_file_on_pool(*pool, [] { return 3; });
+        CHECK(wait_take(file) == 3);
+        general.release.count_down();
+        for (auto& h : hs)
+            wait_take(h);
+    }
+}
+
+TEST_CASE("blocking pool at its thread cap alternates between file jobs and general closures",
+          "[blocking_pool]") {
+    // One thread for everything: with both queues backed up, neither may starve the other.
+    pool_ref pool(file_lane_options(1, 1));
+    std::latch started{1};
+    std::latch release{1};
+    std::vector<std::string> order; // touched by the single pool thread only
+    auto first = spawn_on_pool(*pool, [&] {
+        order.emplace_back("g0");
+        started.count_down();
+        release.wait();
+    });
+    started.wait();
+    std::vector<eddy::join_handle<void>> hs;
+    auto general = [&pool, &order](std::string name) {
+        return spawn_on_pool(*pool, [&order, name] { order.push_back(name); });
+    };
+    auto file = [&pool, &order](std::string name) {
+        return spawn_file_on_pool(*pool, [&order, name] { order.push_back(name); });
+    };
+    hs.push_back(general("g1"));
+    hs.push_back(file("f1"));
+    hs.push_back(file("f2"));
+    hs.push_back(general("g2"));
+    hs.push_back(general("g3"));
+    hs.push_back(file("f3"));
+    release.count_down();
+    wait_take(first);
+    for (auto& h : hs)
+        wait_take(h);
+    CHECK(order == std::vector<std::string>{"g0", "f1", "g1", "f2", "g2", "f3", "g3"});
+}
+
+TEST_CASE("blocking pool: a general closure may wait for file jobs it spawns", "[blocking_pool]") {
+    pool_ref pool(file_lane_options(1, 2));
+    blocking_pool* self = &*pool;
+    auto outer = spawn_on_pool(*pool, [self] {
+        int sum = 0;
+        for (int i = 0; i < 3; ++i) {
+            auto h = spawn_file_on_pool(*self, [i] { return i + 1; });
+            while (!h.is_finished())
+                std::this_thread::yield();
+            sum += eddy::detail::join_access<int>::take(h);
+        }
+        return sum;
+    });
+    CHECK(wait_take(outer) == 6);
+}
+
+TEST_CASE("blocking pool with a zero keep-alive never loses a queued file job", "[blocking_pool]") {
+    // Threads exit the moment they find no work, so file jobs and general closures keep racing
+    // exiting threads and each other for the lane's slots.
+    blocking_options o = file_lane_options(2, 3);
+    o.keep_alive = 0ns;
+    pool_ref pool(std::move(o));
+    constexpr int per_thread = 150;
+    std::atomic<int> runs{0};
+    std::vector<eddy::join_handle<int>> hs[2];
+    std::thread spawners[2];
+    for (int s = 0; s < 2; ++s) {
+        spawners[s] = std::thread([&, s] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto job = [&runs, i] {
+                    runs.fetch_add(1);
+                    return i;
+                };
+                hs[s].push_back(i % 3 == 0 ? spawn_on_pool(*pool, job)
+                                           : spawn_file_on_pool(*pool, job));
+                if (i % 8 == 0)
+                    std::this_thread::sleep_for(50us);
+            }
+        });
+    }
+    for (auto& t : spawners)
+        t.join();
+    long sum = 0;
+    for (auto& v : hs)
+        for (auto& h : v)
+            sum += wait_take(h);
+    CHECK(runs.load() == 2 * per_thread);
+    CHECK(sum == 2L * (per_thread - 1) * per_thread / 2);
+    CHECK(eventually([&] { return pool->thread_count() == 0; }));
 }

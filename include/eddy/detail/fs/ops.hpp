@@ -7,7 +7,8 @@
 //! the kernel is done with it. `native_close` is its own awaiter because a CLOSE withdrawn
 //! before the kernel saw it must still close the fd.
 //!
-//! Blocking pool: `on_pool` runs a closure with `spawn_blocking` and awaits it. The closure must
+//! Blocking pool: `on_pool` runs a closure as a job of the pool's file lane (`spawn_file_op`) and
+//! awaits it. The closure must
 //! own everything it touches (captures by value, buffers of its own): if the awaiting task is
 //! cancelled, the closure may already be running and then runs to the end, after the awaiter's
 //! frame is gone. Results that hold a resource (an opened fd) release it in their destructor, so
@@ -132,12 +133,12 @@ inline std::error_code errno_code(long negative_errno) noexcept {
 // operand (`co_await on_pool([s] {...})` frees `s` twice). Callers name such arguments first:
 // `auto work = [s] {...}; co_await on_pool(std::move(work));`.
 
-/// Runs `f` on the current runtime's blocking pool and awaits its value. A closure the pool
-/// refused (the runtime is shutting down) gives `errc::cancelled`. See the module comment for
-/// what `f` may touch.
+/// Runs `f` in the file lane of the current runtime's blocking pool and awaits its value. A closure
+/// the pool refused (the runtime is shutting down) gives `errc::cancelled`. See the module comment
+/// for what `f` may touch.
 template <class F>
 task<result<std::invoke_result_t<F&>>> on_pool(F f) {
-    auto h = eddy::spawn_blocking(std::move(f));
+    auto h = eddy::detail::spawn_file_op(std::move(f));
     try {
         co_return co_await h;
     } catch (const join_error& e) {

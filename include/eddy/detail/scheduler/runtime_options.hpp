@@ -38,6 +38,9 @@ struct runtime_options {
 
     /// Upper bound of the spawn_blocking pool.
     std::size_t max_blocking_threads = 512;
+    /// Upper bound of the blocking pool's threads that run file operations at once (0: the
+    /// default, see `default_max_file_threads`).
+    std::size_t max_file_threads = 0;
     /// How long an idle blocking thread waits for work before it exits.
     std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);
 
