@@ -1,37 +1,54 @@
 #pragma once
-//! The io_uring backend: completion-based, one ring per runtime shared by its threads.
+//! The io_uring backend: completion-based, one ring per worker.
 //!
-//! Submitting: an operation prepares its SQE under `sq_lock_` (`submit`), with a
-//! `uring_completion` inside the awaiter as user data. The SQEs are handed to the kernel in one
-//! system call by `flush()`, which workers call after every task they poll, and by `wait()`
-//! before it sleeps: a batch per scheduler turn.
+//! Rings: one per worker (`shards`), as the timer wheels are. The kernel serializes the
+//! submissions to one ring (its `uring_lock`) and runs the operations that can complete at once
+//! (a receive with data waiting, a read of a cached file, a send's whole loopback path) inside
+//! them, so with one ring shared by two workers one of them spun on that lock while the other
+//! did the I/O. A task submits to the ring of the worker it runs on (`context().worker_index`;
+//! threads that are no worker use ring 0), and an operation remembers its ring, so it completes
+//! and cancels there wherever its task moves.
 //!
-//! Completing: whoever turns the driver (`wait`, `poll`, under `cq_lock_`) reaps the CQEs,
-//! stores each result in its `uring_completion` and marks it DONE, then wakes the tasks after the
-//! lock is released. After marking DONE it never touches the completion again.
+//! Submitting: an operation prepares its SQE under its ring's `sq_lock`, with a
+//! `uring_completion` inside the awaiter as user data. Each worker hands its own ring's SQEs to
+//! the kernel in one system call by `flush()`, which it calls after every task it polls, and in
+//! `wait()` before it sleeps: a batch per scheduler turn. No thread submits another's queued
+//! entries (the task work of a request runs on the thread that submitted it, and would then
+//! contend on the ring's lock with the ring's worker); the rare paths that queue an entry on
+//! another worker's ring (cancellations) submit it at once.
+//!
+//! Completing: whoever turns a ring (`poll` and `wait` try every ring, under that ring's
+//! `cq_lock`) reaps its CQEs, stores each result in its `uring_completion` and marks it DONE,
+//! then wakes the tasks after the lock is released. After marking DONE it never touches the
+//! completion again.
+//!
+//! Sleeping: the thread that parks on the driver sleeps in ppoll(2) on an eventfd that every
+//! ring signals when it posts a completion (`io_uring_register_eventfd`) and that `wake()`
+//! writes; then it reaps every ring. It resets the eventfd before it looks at the rings, so a
+//! completion posted after the look makes it readable, and it holds no ring's lock while it
+//! sleeps, so the workers go on reaping. (Sleeping in io_uring_enter needs a READ of the eventfd
+//! in flight on a ring, and re-arming it submitted what that ring's worker had queued.)
 //!
 //! Cancellation (invariants 1 and 2): the awaiter, and so the memory the kernel reads or writes
 //! (the buffer in the task's frame, the address, the iovecs), lives until the operation's CQE
 //! has been reaped. An awaiter destroyed while its operation is in flight (an aborted task, a
 //! lost `select`, an expired `timeout`) marks it CANCELLING, submits IORING_OP_ASYNC_CANCEL for
-//! it, and waits for DONE, reaping completions itself when no other thread is inside the driver.
+//! it on its ring, and waits for DONE, reaping that ring itself when no other thread is doing so.
 //! A CANCELLING completion drops its waker instead of waking it. Socket operations cancel at
 //! once; a file read already running in an io-wq worker is waited for. An operation still
 //! queued (not yet submitted) is withdrawn instead: it never reaches the kernel.
 //!
-//! Waking the driver from another thread writes to an eventfd; a READ of that eventfd is always
-//! in flight (user data `wake_tag`) and is re-armed after it completes.
-//!
-//! Setup: the ring is shared by several threads and an awaiter may be destroyed on any of them,
-//! so IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN / COOP_TASKRUN (which tie completions to the
-//! submitting thread) are not used. SUBMIT_ALL and CLAMP are used when the kernel accepts them.
-//! The driver needs IORING_FEAT_EXT_ARG (a wait timeout without an SQE, Linux 5.11) and the
-//! operations eddy issues; without them construction throws and `automatic` falls back to epoll.
+//! Setup: a ring is used by several threads (a task moves between workers, an awaiter may be
+//! destroyed anywhere), so IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN / COOP_TASKRUN (which tie
+//! completions to the submitting thread) are not used. SUBMIT_ALL and CLAMP are used when the
+//! kernel accepts them. The driver needs IORING_FEAT_EXT_ARG (Linux 5.11) and the operations
+//! eddy issues; without them construction throws and `automatic` falls back to epoll.
 
 #include <eddy/config.hpp>
 
 #include <eddy/waker.hpp>
 
+#include <eddy/detail/context.hpp>
 #include <eddy/detail/io/driver.hpp>
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/sync/spin_lock.hpp>
@@ -39,12 +56,14 @@
 
 #include <liburing.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -110,11 +130,11 @@ public:
                 else
                     setup_more(*rings_[i], entries);
             }
-            wakefd_ = ::eventfd(0, EFD_CLOEXEC);
+            wakefd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (wakefd_ < 0)
                 throw std::system_error(errno, std::system_category(), "eddy: eventfd");
-            for (std::size_t i = 1; i < rings_.size(); ++i) {
-                if (const int rc = io_uring_register_eventfd(&rings_[i]->ring, wakefd_); rc < 0)
+            for (const auto& r : rings_) {
+                if (const int rc = io_uring_register_eventfd(&r->ring, wakefd_); rc < 0)
                     throw std::system_error(-rc, std::system_category(),
                                             "eddy: io_uring_register_eventfd");
             }
@@ -122,10 +142,8 @@ public:
             release_rings();
             throw;
         }
-        uring_ring& home = *rings_[0];
-        std::lock_guard lock(home.sq_lock);
-        arm_wake_locked();
-        submit_locked(home);
+        // `flush` always reaches flush_queued, which looks at the calling thread's ring only.
+        unsubmitted_.store(true, memory_order_relaxed);
     }
 
     ~uring_driver() override {
@@ -144,7 +162,7 @@ public:
     /// until DONE), on the calling thread's ring. Submitted at the next `flush` or `wait`.
     template <class Prep>
     void submit(uring_completion& c, Prep&& prep) noexcept {
-        uring_ring& r = *rings_[context().worker_index % rings_.size()];
+        uring_ring& r = own_ring();
         for (;;) {
             {
                 std::lock_guard lock(r.sq_lock);
@@ -172,35 +190,29 @@ public:
     }
 
     void flush_queued() noexcept override {
-        submit_all();
-        poll(); // completions that were ready at once (data already in the socket buffer)
+        if (submit_own())
+            poll(); // completions that were ready at once (data already in the socket buffer)
     }
 
     std::size_t wait(std::optional<std::chrono::nanoseconds> timeout) noexcept override {
-        submit_all();
-        uring_ring& home = *rings_[0];
-        std::unique_lock lock(home.cq_lock);
-        // A wake that came before we held the lock may have been reaped by another thread's
-        // poll(): the flag keeps it, so this wait does not sleep through it.
+        submit_own();
+        // Reset the eventfd first: whatever completes or wakes from here on makes it readable.
+        std::uint64_t count = 0;
+        [[maybe_unused]] const ssize_t got = ::read(wakefd_, &count, sizeof count);
+        // A wake whose write the reset consumed left the flag: do not sleep through it.
         const bool woken = wake_requested_.exchange(false, memory_order_acq_rel);
-        if (!woken && io_uring_cq_ready(&home.ring) == 0 && !others_have_entries()) {
-            __kernel_timespec ts{};
-            io_uring_getevents_arg arg{};
+        if (!woken && !any_ring_has_entries()) {
+            pollfd pfd{wakefd_, POLLIN, 0};
+            timespec ts{};
             if (timeout) {
                 const auto ns = std::max(timeout->count(), std::int64_t{0});
-                ts.tv_sec = ns / 1'000'000'000;
-                ts.tv_nsec = ns % 1'000'000'000;
-                arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+                ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+                ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
             }
-            // Returns on a completion (a wake or another ring's eventfd among them), the timeout
-            // (ETIME) or a signal (EINTR): all fine.
-            io_uring_enter2(home.ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                            reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+            // Returns on a completion or a wake, the timeout, or a signal (EINTR): all fine.
+            ::ppoll(&pfd, 1, timeout ? &ts : nullptr, nullptr);
         }
-        std::size_t n = reap(home, lock);
-        for (std::size_t i = 1; i < rings_.size(); ++i)
-            n += poll_ring(*rings_[i]);
-        return n;
+        return poll();
     }
 
     std::size_t poll() noexcept override {
@@ -232,8 +244,9 @@ public:
         if (sqe != nullptr) {
             io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c), 0);
             io_uring_sqe_set_data64(sqe, cancel_tag);
-            mark_unsubmitted(r);
         }
+        // Now: the ring may be another worker's, which flushes only its own entries.
+        submit_locked(r);
     }
 
     /// From the destructor of an awaiter whose operation may be in flight: cancels it and
@@ -293,7 +306,6 @@ public:
 
 private:
     static constexpr std::uint64_t cancel_tag = 0;
-    static constexpr std::uint64_t wake_tag = 1;
 
     /// Sets up ring 0: the flags the kernel accepts, then the features and opcodes eddy needs.
     void setup_first(uring_ring& r, unsigned entries) {
@@ -361,20 +373,25 @@ private:
         wakefd_ = -1;
     }
 
-    void mark_unsubmitted(uring_ring& r) noexcept {
+    static void mark_unsubmitted(uring_ring& r) noexcept {
         r.unsubmitted.store(true, memory_order_relaxed);
-        unsubmitted_.store(true, memory_order_relaxed);
     }
 
-    /// Hands every ring's queued entries to the kernel. A thread that queues entries always
-    /// flushes after it (a worker after each task, `wait` before sleeping), so an entry whose
-    /// flag this pass misses is submitted by its own thread.
-    void submit_all() noexcept {
-        unsubmitted_.store(false, memory_order_relaxed);
-        for (const auto& r : rings_) {
-            if (r->unsubmitted.load(memory_order_relaxed))
-                submit_now(*r);
-        }
+    /// The ring of the calling thread (a worker's own; ring 0 for any other thread).
+    [[nodiscard]] uring_ring& own_ring() const noexcept {
+        return *rings_[context().worker_index % rings_.size()];
+    }
+
+    /// Hands the calling thread's queued entries to the kernel; false when it had none. Only
+    /// the thread a ring belongs to queues entries there and leaves them for its next flush
+    /// (every other path submits at once), so no thread enters another's ring: two threads
+    /// entering one ring contend on the kernel's ring lock.
+    bool submit_own() noexcept {
+        uring_ring& r = own_ring();
+        if (!r.unsubmitted.load(memory_order_relaxed))
+            return false;
+        submit_now(r);
+        return true;
     }
 
     /// Publishes the queued entries under sq_lock and hands them to the kernel outside it. The
@@ -431,21 +448,6 @@ private:
         return false;
     }
 
-    /// Queues the eventfd READ on ring 0. Caller holds ring 0's sq_lock.
-    void arm_wake_locked() noexcept {
-        uring_ring& home = *rings_[0];
-        io_uring_sqe* sqe = io_uring_get_sqe(&home.ring);
-        if (sqe == nullptr) {
-            submit_locked(home);
-            sqe = io_uring_get_sqe(&home.ring);
-        }
-        if (sqe != nullptr) {
-            io_uring_prep_read(sqe, wakefd_, &wake_buffer_, sizeof wake_buffer_, 0);
-            io_uring_sqe_set_data64(sqe, wake_tag);
-            mark_unsubmitted(home);
-        }
-    }
-
     /// Unlocked hint (the reaper advances the head concurrently); reap re-checks under the lock.
     [[nodiscard]] static bool cq_has_entries(const uring_ring& r) noexcept {
         return __atomic_load_n(r.ring.cq.ktail, __ATOMIC_ACQUIRE) !=
@@ -457,9 +459,9 @@ private:
         return (__atomic_load_n(r.ring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
     }
 
-    [[nodiscard]] bool others_have_entries() const noexcept {
-        for (std::size_t i = 1; i < rings_.size(); ++i) {
-            if (cq_has_entries(*rings_[i]) || cq_needs_flush(*rings_[i]))
+    [[nodiscard]] bool any_ring_has_entries() const noexcept {
+        for (const auto& r : rings_) {
+            if (cq_has_entries(*r) || cq_needs_flush(*r))
                 return true;
         }
         return false;
@@ -485,7 +487,6 @@ private:
         wakes.swap(wake_buffer());
         drops.swap(drop_buffer());
         std::size_t total = 0;
-        bool rearm = false;
         std::array<io_uring_cqe*, 64> cqes{};
         for (;;) {
             const unsigned n = io_uring_peek_batch_cqe(&r.ring, cqes.data(), cqes.size());
@@ -495,10 +496,6 @@ private:
                 const std::uint64_t tag = cqes[i]->user_data;
                 if (tag == cancel_tag)
                     continue;
-                if (tag == wake_tag) {
-                    rearm = true;
-                    continue;
-                }
                 auto& c = *reinterpret_cast<uring_completion*>(tag);
                 // ORDERING: acquire pairs with submit()'s release (ThreadSanitizer's view).
                 (void)c.state.load(memory_order_acquire);
@@ -511,15 +508,6 @@ private:
                 ++total;
             }
             io_uring_cq_advance(&r.ring, n);
-        }
-        if (rearm) {
-            // Submitted now, not at the next flush: a thread that already submitted in wait()
-            // may be blocked on ring 0's cq_lock behind us, and will sleep once it has it; only
-            // this read can wake it, and nobody else may flush before the runtime shuts down.
-            uring_ring& home = *rings_[0];
-            std::lock_guard sq(home.sq_lock);
-            arm_wake_locked();
-            submit_locked(home);
         }
         lock.unlock();
         count_events(total);
@@ -555,11 +543,10 @@ private:
         return buffer;
     }
 
-    std::vector<std::unique_ptr<uring_ring>> rings_; ///< [0]: where `wait` sleeps
+    std::vector<std::unique_ptr<uring_ring>> rings_; ///< [i]: worker i's
     unsigned setup_flags_ = 0;
     unsigned features_ = 0;
     int wakefd_ = -1;
-    std::uint64_t wake_buffer_ = 0;
     atomic<bool> wake_requested_{false}; ///< set by wake(), consumed by the next wait()
 };
 
