@@ -48,6 +48,22 @@ public:
         return t;
     }
 
+    /// Pops up to `max` tasks (oldest first) into `out` under one lock; returns how many.
+    [[nodiscard]] std::size_t pop_batch(task_header** out, std::size_t max) {
+        if (max == 0 || len_.load(memory_order_relaxed) == 0)
+            return 0;
+        std::lock_guard lock(mutex_);
+        std::size_t n = 0;
+        while (n < max) {
+            task_header* t = queue_.pop_front();
+            if (t == nullptr)
+                break;
+            out[n++] = t;
+        }
+        len_.store(queue_.size(), memory_order_relaxed);
+        return n;
+    }
+
     /// Refuses further pushes; what is queued stays poppable (for shutdown to drain).
     void close() {
         std::lock_guard lock(mutex_);
