@@ -114,7 +114,9 @@ public:
         const std::size_t first_word = first / 64;
         for (std::size_t k = 0; k <= n_words; ++k) {
             // The first word twice: its bits from `first` on, then (at the end) the ones before.
-            const std::size_t w = (first_word + k) % n_words;
+            std::size_t w = first_word + k; // (first_word + k) % n_words, without a division
+            if (w >= n_words)
+                w -= n_words;
             std::uint64_t mask = ~std::uint64_t{0};
             if (k == 0) {
                 mask <<= first % 64;
@@ -171,6 +173,11 @@ public:
                 finished_ = set_.run_ready(first_, stop_at_first_);
                 if (finished_ != none)
                     return false;
+                if (set_.self_woken_) {
+                    // A branch yielded: yield too (it is ready, so there is nothing to wait for).
+                    coop::yield_current(h);
+                    return true;
+                }
                 switch (set_.suspend(h)) {
                 case suspend_result::suspended:
                     return true;

@@ -83,7 +83,8 @@ public:
     bool arm(timer_registration& r, time_point deadline, waker& w, std::uint32_t hint) {
         EDDY_ASSERT(!r.armed.load(memory_order_relaxed));
         const std::uint64_t tick = source_.tick_at_or_after(deadline);
-        const auto index = static_cast<std::uint32_t>(hint % shards_.size());
+        const auto n = static_cast<std::uint32_t>(shards_.size());
+        const std::uint32_t index = hint < n ? hint : hint % n; // a worker's index is below n
         shard& s = *shards_[index];
         {
             std::lock_guard lock(s.lock);
