@@ -64,7 +64,7 @@ TEST_CASE("uring driver: one ring per worker, at least one", "[io][uring]") {
     CHECK(uring_driver(0).ring_count() == 1);
 }
 
-TEST_CASE("uring driver: a completion on another worker's ring ends a wait on ring 0",
+TEST_CASE("uring driver: a completion on another worker's ring ends the driver's wait",
           "[io][uring]") {
     uring_driver d(2);
     socket_pair sp;
@@ -78,8 +78,8 @@ TEST_CASE("uring driver: a completion on another worker's ring ends a wait on ri
         std::this_thread::sleep_for(5ms);
         REQUIRE(::write(sp.fds[1], "x", 1) == 1);
     });
-    // The waiting thread sleeps on ring 0 only; the RECV completes on ring 1, whose eventfd
-    // ends the sleep long before the timeout.
+    // The waiting thread (worker 0) sleeps on the eventfd; the RECV completes on ring 1, which
+    // signals it, long before the timeout.
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 10 && !is_done(c); ++i)
         d.wait(10s);
