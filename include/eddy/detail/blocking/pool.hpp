@@ -308,16 +308,7 @@ private:
             if (err != 0 && num_threads_ == 0) {
                 // No thread exists to run it, so (by the invariant) it is the only entry.
                 EDDY_ASSERT(queue_.size() == 1);
-                task_header* only = queue_.pop_front();
-                EDDY_ASSERT(only == t);
-                publish_metrics_locked();
-                lock.unlock();
-                std::fprintf(stderr,
-                             "eddy: blocking pool could not start a thread (%s); the blocking "
-                             "task is cancelled\n",
-                             std::strerror(err));
-                shutdown_task(only, *this);
-                release_task(only);
+                cancel_unstartable(lock, queue_, t, err, "blocking task");
                 return;
             }
             // With other threads alive, the task waits for one of them (as in Tokio).
@@ -338,19 +329,25 @@ private:
         if (err != 0 && num_threads_ == 0) {
             // No thread exists to run it, so (by the invariant) it is the only entry.
             EDDY_ASSERT(file_queue_.size() == 1 && queue_.empty());
-            task_header* only = file_queue_.pop_front();
-            EDDY_ASSERT(only == t);
-            publish_metrics_locked();
-            lock.unlock();
-            std::fprintf(stderr,
-                         "eddy: blocking pool could not start a thread (%s); the file operation "
-                         "is cancelled\n",
-                         std::strerror(err));
-            shutdown_task(only, *this);
-            release_task(only);
+            cancel_unstartable(lock, file_queue_, t, err, "file operation");
             return;
         }
         publish_metrics_locked();
+    }
+
+    /// No thread could start (`err`) and none exists: takes `t`, the only entry, back out of
+    /// `queue`, says so on stderr and cancels it. Releases `lock`.
+    void cancel_unstartable(std::unique_lock<std::mutex>& lock, task_queue& queue, task_header* t,
+                            int err, const char* what) noexcept {
+        task_header* only = queue.pop_front();
+        EDDY_ASSERT(only == t);
+        publish_metrics_locked();
+        lock.unlock();
+        std::fprintf(stderr,
+                     "eddy: blocking pool could not start a thread (%s); the %s is cancelled\n",
+                     std::strerror(err), what);
+        shutdown_task(only, *this);
+        release_task(only);
     }
 
     /// Gives the file lane one more thread if it has queued jobs and a free slot: an idle thread
