@@ -179,9 +179,12 @@ TEST_CASE("blocking pool: spawn after shutdown cancels the task on the spot", "[
     CHECK(pool->thread_count() == 0);
 }
 
-TEST_CASE("blocking pool with a zero keep-alive never loses a queued task", "[blocking_pool]") {
-    // Threads exit the moment they find no work, so spawns keep racing exiting threads.
-    pool_ref pool(make_options(3, 0ns));
+namespace {
+
+/// Two threads spawn 150 jobs each into `pool` (a file-lane job unless `general(i)`), pausing now
+/// and then; checks every job ran once and the pool's threads all exit afterwards.
+template <class IsGeneral>
+void spawn_racing_exits(blocking_pool& pool, IsGeneral general) {
     constexpr int per_thread = 150;
     std::atomic<int> runs{0};
     std::vector<eddy::join_handle<int>> hs[2];
@@ -189,10 +192,12 @@ TEST_CASE("blocking pool with a zero keep-alive never loses a queued task", "[bl
     for (int s = 0; s < 2; ++s) {
         spawners[s] = std::thread([&, s] {
             for (int i = 0; i < per_thread; ++i) {
-                hs[s].push_back(spawn_on_pool(*pool, [&runs, i] {
+                auto job = [&runs, i] {
                     runs.fetch_add(1);
                     return i;
-                }));
+                };
+                hs[s].push_back(general(i) ? spawn_on_pool(pool, job)
+                                           : spawn_file_on_pool(pool, job));
                 if (i % 8 == 0)
                     std::this_thread::sleep_for(50us);
             }
@@ -206,7 +211,15 @@ TEST_CASE("blocking pool with a zero keep-alive never loses a queued task", "[bl
             sum += wait_take(h);
     CHECK(runs.load() == 2 * per_thread);
     CHECK(sum == 2L * (per_thread - 1) * per_thread / 2);
-    CHECK(eventually([&] { return pool->thread_count() == 0; }));
+    CHECK(eventually([&] { return pool.thread_count() == 0; }));
+}
+
+} // namespace
+
+TEST_CASE("blocking pool with a zero keep-alive never loses a queued task", "[blocking_pool]") {
+    // Threads exit the moment they find no work, so spawns keep racing exiting threads.
+    pool_ref pool(make_options(3, 0ns));
+    spawn_racing_exits(*pool, [](int) { return true; });
 }
 
 TEST_CASE("blocking pool shutdown waits for running tasks and tolerates repeated calls",
@@ -475,31 +488,5 @@ TEST_CASE("blocking pool with a zero keep-alive never loses a queued file job", 
     blocking_options o = file_lane_options(2, 3);
     o.keep_alive = 0ns;
     pool_ref pool(std::move(o));
-    constexpr int per_thread = 150;
-    std::atomic<int> runs{0};
-    std::vector<eddy::join_handle<int>> hs[2];
-    std::thread spawners[2];
-    for (int s = 0; s < 2; ++s) {
-        spawners[s] = std::thread([&, s] {
-            for (int i = 0; i < per_thread; ++i) {
-                auto job = [&runs, i] {
-                    runs.fetch_add(1);
-                    return i;
-                };
-                hs[s].push_back(i % 3 == 0 ? spawn_on_pool(*pool, job)
-                                           : spawn_file_on_pool(*pool, job));
-                if (i % 8 == 0)
-                    std::this_thread::sleep_for(50us);
-            }
-        });
-    }
-    for (auto& t : spawners)
-        t.join();
-    long sum = 0;
-    for (auto& v : hs)
-        for (auto& h : v)
-            sum += wait_take(h);
-    CHECK(runs.load() == 2 * per_thread);
-    CHECK(sum == 2L * (per_thread - 1) * per_thread / 2);
-    CHECK(eventually([&] { return pool->thread_count() == 0; }));
+    spawn_racing_exits(*pool, [](int i) { return i % 3 == 0; });
 }

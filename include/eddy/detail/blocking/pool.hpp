@@ -292,12 +292,8 @@ private:
 
     void submit(task_header* t) noexcept {
         std::unique_lock lock(mutex_);
-        if (closed_) {
-            lock.unlock();
-            shutdown_task(t, *this);
-            release_task(t); // the queue entry's reference: it will never be queued
+        if (cancel_if_closed(lock, t))
             return;
-        }
         queue_.push_back(t);
         if (num_idle_ > 0) {
             --num_idle_;
@@ -318,12 +314,8 @@ private:
 
     void submit_file(task_header* t) noexcept {
         std::unique_lock lock(mutex_);
-        if (closed_) {
-            lock.unlock();
-            shutdown_task(t, *this);
-            release_task(t); // the queue entry's reference: it will never be queued
+        if (cancel_if_closed(lock, t))
             return;
-        }
         file_queue_.push_back(t);
         const int err = add_file_thread_locked();
         if (err != 0 && num_threads_ == 0) {
@@ -333,6 +325,17 @@ private:
             return;
         }
         publish_metrics_locked();
+    }
+
+    /// After shutdown: cancels `t` on the calling thread instead of queueing it, releasing
+    /// `lock`, and returns true.
+    bool cancel_if_closed(std::unique_lock<std::mutex>& lock, task_header* t) noexcept {
+        if (!closed_)
+            return false;
+        lock.unlock();
+        shutdown_task(t, *this);
+        release_task(t); // the queue entry's reference: it will never be queued
+        return true;
     }
 
     /// No thread could start (`err`) and none exists: takes `t`, the only entry, back out of

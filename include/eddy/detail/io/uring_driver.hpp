@@ -82,7 +82,7 @@ namespace eddy::detail {
 inline atomic<bool> simulate_io_uring_unavailable{false};
 
 /// One ring of the driver: the kernel's rings, the lock that guards preparing entries, and the
-/// lock held by the thread reaping completions (possibly asleep in the kernel, on ring 0).
+/// lock held by the thread reaping completions.
 struct alignas(64) uring_ring {
     io_uring ring{};
     spin_lock sq_lock;
@@ -121,9 +121,10 @@ public:
         : io_driver(io_backend::io_uring) {
         if (simulate_io_uring_unavailable.load(memory_order_relaxed))
             throw std::system_error(ENOSYS, std::system_category(), "eddy: io_uring_setup");
-        rings_.reserve(std::max<std::uint32_t>(shards, 1));
+        const std::uint32_t n = std::max<std::uint32_t>(shards, 1);
+        rings_.reserve(n);
         try {
-            for (std::uint32_t i = 0; i < std::max<std::uint32_t>(shards, 1); ++i) {
+            for (std::uint32_t i = 0; i < n; ++i) {
                 rings_.push_back(std::make_unique<uring_ring>());
                 if (i == 0)
                     setup_first(*rings_[0], entries);
