@@ -15,19 +15,11 @@ namespace eddy::detail {
 class spin_lock {
 public:
     void lock() noexcept {
-        for (unsigned spins = 0;; ++spins) {
-            // ORDERING: acquire pairs with unlock's release: the previous holder's writes are
-            // visible inside the critical section.
-            if (!locked_.exchange(true, memory_order_acquire))
-                return;
-            while (locked_.load(memory_order_relaxed)) {
-                if (++spins < 64) {
-                    pause();
-                } else {
-                    std::this_thread::yield();
-                }
-            }
-        }
+        // ORDERING: acquire pairs with unlock's release: the previous holder's writes are visible
+        // inside the critical section.
+        if (!locked_.exchange(true, memory_order_acquire))
+            return;
+        lock_contended();
     }
 
     bool try_lock() noexcept {
@@ -40,6 +32,22 @@ public:
     }
 
 private:
+    /// The first attempt failed: spin on a plain load (no cache-line ping-pong), then yield.
+    [[gnu::noinline]] void lock_contended() noexcept {
+        for (unsigned spins = 0;;) {
+            while (locked_.load(memory_order_relaxed)) {
+                if (++spins < 64) {
+                    pause();
+                } else {
+                    std::this_thread::yield();
+                }
+            }
+            // ORDERING: as in lock().
+            if (!locked_.exchange(true, memory_order_acquire))
+                return;
+        }
+    }
+
     static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
