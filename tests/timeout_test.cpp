@@ -13,9 +13,11 @@
 #include <chrono>
 #include <coroutine>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/manual_event.hpp"
@@ -211,5 +213,134 @@ TEST_CASE("timeouts racing wakes from other workers", "[timeout][stress]") {
             co_await h;
     }(&completed, &timed_out));
     CHECK(completed.load() + timed_out.load() == tasks * rounds);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+// An awaiter (await_suspend returning void or bool) is suspended right in the awaiting task; the
+// tests below cover what that path does on its own.
+
+namespace {
+
+/// An awaiter that parks its waker in `slot` (for the test to wake, clone or drop later), and can
+/// instead be ready at suspension, throw while suspending, or throw from await_resume.
+struct parked_awaiter {
+    enum class mode { park, ready_at_suspend, throw_in_suspend, throw_in_resume };
+    std::optional<eddy::waker>* slot;
+    mode how = mode::park;
+    drop_counter drops{nullptr};
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+        if (how == mode::throw_in_suspend)
+            throw std::runtime_error("suspend failed");
+        if (how == mode::ready_at_suspend)
+            return false;
+        slot->emplace(eddy::current_waker(h));
+        return true;
+    }
+    int await_resume() const {
+        if (how == mode::throw_in_resume)
+            throw std::runtime_error("resume failed");
+        return 42;
+    }
+};
+
+/// Whether `timeout(1s, parked_awaiter)` in mode `how` throws the awaiter's runtime_error.
+eddy::task<bool> throws_in_timeout(std::optional<eddy::waker>* slot, parked_awaiter::mode how) {
+    auto op = eddy::timeout(1s, parked_awaiter{slot, how});
+    try {
+        static_cast<void>(co_await op);
+    } catch (const std::runtime_error&) {
+        co_return true;
+    }
+    co_return false;
+}
+
+} // namespace
+
+TEST_CASE("timeout around an awaiter: a wake in the deadline's tick wins", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    rt.block_on([]() -> eddy::task<> {
+        const eddy::instant start = eddy::clock::now();
+        eddy::result<void> same_tick = co_await eddy::timeout(10ms, eddy::sleep(10ms));
+        CHECK(same_tick.has_value());
+        eddy::result<void> late = co_await eddy::timeout(10ms, eddy::sleep(11ms));
+        CHECK(late.error() == eddy::errc::timed_out);
+        CHECK(eddy::clock::now() - start == 20ms);
+    }());
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout around an awaiter that is ready when it suspends registers no timer",
+          "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    std::optional<eddy::waker> slot;
+    auto r = rt.block_on(
+        eddy::timeout(1s, parked_awaiter{&slot, parked_awaiter::mode::ready_at_suspend}));
+    REQUIRE(r.has_value());
+    CHECK(*r == 42);
+    CHECK_FALSE(slot.has_value());
+    CHECK(rt.get_handle().metrics().fired_timers == 0);
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout around an awaiter passes exceptions from await_suspend and await_resume",
+          "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    std::optional<eddy::waker> slot;
+    CHECK(rt.block_on(throws_in_timeout(&slot, parked_awaiter::mode::throw_in_suspend)));
+    CHECK(eddy::test::active_timers(rt) == 0);
+
+    // Throwing from await_resume, after a wake: the timer is withdrawn all the same.
+    std::optional<eddy::waker> parked;
+    auto h = rt.spawn(throws_in_timeout(&parked, parked_awaiter::mode::throw_in_resume));
+    rt.block_on(eddy::yield_now());
+    REQUIRE(parked.has_value());
+    CHECK(eddy::test::active_timers(rt) == 1);
+    std::exchange(parked, std::nullopt)->wake();
+    CHECK(rt.block_on(std::move(h)));
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("timeout around an awaiter: wakers that outlive it are harmless", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    std::optional<eddy::waker> slot;
+    int drops = 0;
+    auto r = rt.block_on(eddy::timeout(
+        10ms, parked_awaiter{&slot, parked_awaiter::mode::park, drop_counter(&drops)}));
+    CHECK(r.error() == eddy::errc::timed_out);
+    CHECK(drops == 1); // the awaiter is gone
+    REQUIRE(slot.has_value());
+    // The operation's waker outlived the timeout: cloning, waking and dropping it resumes nothing.
+    eddy::waker clone = slot->clone();
+    slot->wake_by_ref();
+    slot.reset();
+    clone.wake();
+    rt.block_on(eddy::yield_now());
+    CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+TEST_CASE("aborting a task in a timeout around an awaiter withdraws both timers", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    auto h = rt.spawn(eddy::timeout(1h, eddy::sleep(2h)));
+    rt.block_on(eddy::yield_now());
+    CHECK(eddy::test::active_timers(rt) == 2);
+    h.abort();
+    rt.block_on(eddy::yield_now());
+    CHECK(h.is_finished());
+    CHECK(eddy::test::active_timers(rt) == 0);
+
+    // Aborted after the operation was woken but before the task ran again.
+    std::optional<eddy::waker> slot;
+    int drops = 0;
+    auto woken = rt.spawn(
+        eddy::timeout(1h, parked_awaiter{&slot, parked_awaiter::mode::park, drop_counter(&drops)}));
+    rt.block_on(eddy::yield_now());
+    REQUIRE(slot.has_value());
+    std::exchange(slot, std::nullopt)->wake();
+    woken.abort();
+    rt.block_on(eddy::yield_now());
+    CHECK(woken.is_finished());
+    CHECK(drops == 1);
     CHECK(eddy::test::active_timers(rt) == 0);
 }

@@ -454,6 +454,14 @@ using stored_awaitable_t =
                            !std::is_move_constructible_v<std::remove_cvref_t<A>>,
                        A&&, std::remove_cvref_t<A>>;
 
+/// An awaiter a combinator can suspend in place, in the awaiting coroutine: its `await_suspend`
+/// returns void or bool (it does not transfer control to a coroutine of its own).
+template <class A>
+concept in_place_awaiter = awaiter<A> && requires(A& a, std::coroutine_handle<> h) {
+    requires std::is_void_v<decltype(a.await_suspend(h))> ||
+        std::is_same_v<decltype(a.await_suspend(h)), bool>;
+};
+
 template <class S>
 task<await_result_t<S&&>> forward_await(S&& aw) {
     if constexpr (awaiter<std::remove_cvref_t<S>>) {

@@ -101,11 +101,15 @@ public:
     }
 
     /// Cancels `r` if it is still registered (dropping its waker unwoken). Any thread.
-    void disarm(timer_registration& r) noexcept {
+    void disarm(timer_registration& r) noexcept { waker(withdraw(r)).reset(); }
+
+    /// Cancels `r` if it is still registered and hands its waker back (one reference, unwoken);
+    /// null when it fired or was not armed. Any thread.
+    [[nodiscard]] wake_target* withdraw(timer_registration& r) noexcept {
         // ORDERING: acquire pairs with the release in process(): if it fired, the driver's last
         // touch of `r` happens before our return (and the owner's free of `r`).
         if (!r.armed.load(memory_order_acquire))
-            return;
+            return nullptr;
         wake_target* w = nullptr;
         {
             shard& s = *shards_[r.shard];
@@ -117,7 +121,7 @@ public:
             }
             r.armed.store(false, memory_order_relaxed);
         }
-        waker(w).reset();
+        return w;
     }
 
     /// Fires every timer due at `source().now()`. Returns how many fired.

@@ -12,6 +12,7 @@
 #include <eddy/detail/time/driver.hpp>
 
 #include <stdexcept>
+#include <utility>
 
 namespace eddy::detail {
 
@@ -38,11 +39,14 @@ public:
     }
 
     /// Withdraws the registration unless it fired (then there is nothing to withdraw).
-    void cancel() noexcept {
-        if (driver_ != nullptr) {
-            driver_->disarm(reg_);
-            driver_ = nullptr;
-        }
+    void cancel() noexcept { withdraw().reset(); }
+
+    /// Withdraws the registration and returns its waker, unwoken; empty when it fired (or was not
+    /// armed).
+    [[nodiscard]] waker withdraw() noexcept {
+        if (driver_ == nullptr)
+            return waker();
+        return waker(std::exchange(driver_, nullptr)->withdraw(reg_));
     }
 
 private:
