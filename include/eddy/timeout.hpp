@@ -115,7 +115,7 @@ public:
             if (state_ != nullptr) {
                 // Destroyed while suspended (the awaiting task was cancelled): withdraw the timer;
                 // the awaiter withdraws its own registration when it is destroyed.
-                (void)std::exchange(state_, nullptr)->close(timer_.withdraw());
+                (void)std::exchange(state_, nullptr)->close();
             }
         }
     }
@@ -146,8 +146,7 @@ public:
         if constexpr (in_place) {
             bool operation_won = true; // when it did not suspend
             if (state_ != nullptr) {
-                const std::uint32_t woken =
-                    std::exchange(state_, nullptr)->close(timer_.withdraw());
+                const std::uint32_t woken = std::exchange(state_, nullptr)->close();
                 operation_won = (woken & detail::timeout_state::operation_bit) != 0;
             }
             if (!operation_won)
@@ -199,8 +198,7 @@ private:
             return false;
         }
         // The operation waits: arm the deadline (already due: see what woke, now).
-        waker w = state_->timer_waker();
-        if (!timer_.arm(deadline, w))
+        if (!state_->arm(deadline))
             return false;
         if (state_->operation_woken()) {
             // It woke itself while suspending (a yield): let the runtime's other tasks run first.
@@ -211,9 +209,8 @@ private:
     }
 
     struct none {};
-    /// In place: the shared state and the deadline's timer, while suspended.
+    /// In place: the shared state (with the deadline's timer), while suspended.
     using state_type = std::conditional_t<in_place, detail::timeout_state*, none>;
-    using timer_type = std::conditional_t<in_place, detail::timer, none>;
     /// As a branch: the coroutine that races the operation against the timer.
     using impl_type = std::conditional_t<in_place, none, std::optional<task<output_type>>>;
     using awaiter_type =
@@ -224,7 +221,6 @@ private:
     std::optional<instant> deadline_;
     bool ready_ = false;
     [[no_unique_address]] state_type state_{};
-    [[no_unique_address]] timer_type timer_;
     [[no_unique_address]] impl_type impl_;
     [[no_unique_address]] awaiter_type awaiter_;
 };

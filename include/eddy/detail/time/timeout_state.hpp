@@ -1,6 +1,7 @@
 #pragma once
 //! The shared state of a `timeout` around an awaiter: two wake targets, one for the awaiter and
-//! one for the deadline's timer, and the parent's waker.
+//! one for the deadline's timer, the timer itself, and the parent's waker. It is allocated only
+//! when the awaiter suspends, so a timeout whose operation is ready at once stays small.
 //!
 //! A timeout around an awaiter (an object with `await_suspend` returning void or bool) needs no
 //! coroutine of its own. The awaiter suspends inside the awaiting coroutine's `co_await` with the
@@ -24,6 +25,8 @@
 #include <eddy/detail/sync/atomic.hpp>
 #include <eddy/detail/task/frame_pool.hpp>
 #include <eddy/detail/task/wake_target.hpp>
+#include <eddy/detail/time/source.hpp>
+#include <eddy/detail/time/timer.hpp>
 
 #include <coroutine>
 #include <cstdint>
@@ -48,10 +51,13 @@ public:
     /// What the awaiter's `current_waker` must find in the thread context while it suspends.
     [[nodiscard]] resumable* operation() noexcept { return &operation_; }
 
-    /// The waker the deadline's timer wakes.
-    [[nodiscard]] waker timer_waker() noexcept {
+    /// Registers the deadline's timer (in this state, so a timeout that never waits does not
+    /// carry one). False when the deadline is already due. Throws `std::logic_error` on a thread
+    /// that belongs to no runtime.
+    bool arm(time_source::time_point deadline) {
         retain();
-        return waker(&timer_);
+        waker w(&timer_target_); // adopts the reference; left with us if the timer is not armed
+        return timer_.arm(deadline, w);
     }
 
     /// Whether the awaiter was woken (possibly by itself while suspending: a yield).
@@ -77,10 +83,11 @@ public:
         return false;
     }
 
-    /// The timeout is done: later wakes are dropped. Returns the OPERATION and TIMER bits as
-    /// they were, and releases the caller's reference, and that of `timer` (the timer's waker,
-    /// withdrawn unwoken, or empty).
-    std::uint32_t close(waker timer = waker()) noexcept {
+    /// The timeout is done: withdraws the timer, and later wakes are dropped. Returns the
+    /// OPERATION and TIMER bits as they were, and releases the caller's reference.
+    std::uint32_t close() noexcept {
+        // The timer's waker, withdrawn unwoken (empty when it fired): one more reference we hold.
+        waker timer = timer_.withdraw();
         const std::uint32_t held = timer ? 2 : 1;
         // ORDERING: acquire pairs with every other owner's release of its reference: when the
         // caller's are the last ones, no waker is left to race with, and the wakes' effects are
@@ -117,9 +124,9 @@ private:
         operation_.vtable = vtable();
         operation_.state = this;
         operation_.bit = operation_bit;
-        timer_.vtable = vtable();
-        timer_.state = this;
-        timer_.bit = timer_bit;
+        timer_target_.vtable = vtable();
+        timer_target_.state = this;
+        timer_target_.bit = timer_bit;
     }
     ~timeout_state() = default;
 
@@ -173,7 +180,8 @@ private:
     atomic<std::uint32_t> refs_{1};
     waker parent_;
     target operation_;
-    target timer_;
+    target timer_target_;
+    timer timer_; ///< disarmed (withdrawn or fired) before the state is freed
 };
 
 } // namespace eddy::detail
