@@ -108,8 +108,11 @@ inline long count_or_errno(long r) noexcept {
 ///
 /// `drained_below`: on a stream socket, a transfer shorter than this (but not 0) emptied the
 /// receive buffer or filled the send buffer, so the readiness bit is cleared at once (as of
-/// the snapshot taken before the call: an event that came meanwhile keeps it). That saves the
-/// next call's EAGAIN. 0 (datagrams, peeks) keeps the bit until a call returns EAGAIN.
+/// the snapshot taken before the call: an event that came meanwhile keeps it). A registered
+/// source whose bit is clear is not tried: the operation waits for the next event (the fd is
+/// edge-triggered, so data that arrives later always brings one). That saves the next call's
+/// EAGAIN, one system call per message in a request-response exchange. 0 (datagrams, peeks)
+/// keeps the bit until a call returns EAGAIN.
 template <class Attempt, class Prep, class Discard = keep_result>
 task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attempt attempt,
                                   Prep prep, Discard /*discard*/ = {},
@@ -130,6 +133,12 @@ task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attemp
     for (;;) {
         scheduled_io* io = src.registration();
         const std::uint32_t word = io != nullptr ? io->snapshot() : 0;
+        if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
+            // Known not ready: the last call drained the socket or returned EAGAIN, and no event
+            // came since. Wait for one instead of spending a system call on EAGAIN.
+            co_await io->ready_for(interest);
+            continue;
+        }
         const long r = attempt();
         if (r >= 0) {
             (void)coop::try_consume();
