@@ -39,10 +39,15 @@
 //! queued (not yet submitted) is withdrawn instead: it never reaches the kernel.
 //!
 //! Setup: a ring is used by several threads (a task moves between workers, an awaiter may be
-//! destroyed anywhere), so IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN / COOP_TASKRUN (which tie
-//! completions to the submitting thread) are not used. SUBMIT_ALL and CLAMP are used when the
-//! kernel accepts them. The driver needs IORING_FEAT_EXT_ARG (Linux 5.11) and the operations
-//! eddy issues; without them construction throws and `automatic` falls back to epoll.
+//! destroyed anywhere), so IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN (which let only the
+//! submitting thread reap) are not used. COOP_TASKRUN + TASKRUN_FLAG are, when the kernel accepts
+//! them (5.19): a completion that needs the submitting thread's context (a receive armed on
+//! poll) no longer interrupts that thread with an inter-processor interrupt, very costly in a VM;
+//! it runs when the thread next enters the kernel: at its next submission, when it polls the
+//! driver (`poll` enters when the kernel flags pending work), or at once if it sleeps, since the
+//! kernel wakes an interruptible sleeper. SUBMIT_ALL and CLAMP are used when accepted. The driver
+//! needs IORING_FEAT_EXT_ARG (Linux 5.11) and the operations eddy issues; without them construction
+//! throws and `automatic` falls back to epoll.
 
 #include <eddy/config.hpp>
 
@@ -217,6 +222,7 @@ public:
     }
 
     std::size_t poll() noexcept override {
+        run_own_task_work();
         std::size_t n = 0;
         for (const auto& r : rings_)
             n += poll_ring(*r);
@@ -310,7 +316,9 @@ private:
 
     /// Sets up ring 0: the flags the kernel accepts, then the features and opcodes eddy needs.
     void setup_first(uring_ring& r, unsigned entries) {
-        const unsigned wanted[] = {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP, IORING_SETUP_CLAMP,
+        const unsigned wanted[] = {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP |
+                                       IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+                                   IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP, IORING_SETUP_CLAMP,
                                    0};
         int rc = -EINVAL;
         for (const unsigned flags : wanted) {
@@ -458,6 +466,16 @@ private:
     [[nodiscard]] static bool cq_needs_flush(const uring_ring& r) noexcept {
         // ORDERING: a hint only; reap re-checks under the lock.
         return (__atomic_load_n(r.ring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+    }
+
+    /// With COOP_TASKRUN, completions that need the submitting thread (a receive whose data came
+    /// later) wait for it to enter the kernel instead of interrupting it. The kernel flags that
+    /// in the ring; entering runs them, and their CQEs appear.
+    void run_own_task_work() noexcept {
+        uring_ring& r = own_ring();
+        // ORDERING: a hint written by the kernel; entering re-checks.
+        if ((__atomic_load_n(r.ring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_TASKRUN) != 0)
+            (void)io_uring_get_events(&r.ring);
     }
 
     [[nodiscard]] bool any_ring_has_entries() const noexcept {
