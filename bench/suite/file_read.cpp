@@ -6,6 +6,10 @@
 //
 //   sync        one thread, the files one after the other with blocking calls
 //   threadpool  64 std::threads started beforehand, each taking the next file until none is left
+//   eddy-epoll, eddy-uring   eddy::fs::read_file (file_read_eddy.cpp)
+//   tokio       tokio::fs::read, a separate Rust program (file_read_tokio.cpp); when it is not
+//               built, the row is skipped with a note. EDDY_TOKIO_FILE_READ: its path (default:
+//               tokio_file_read next to the suite binary).
 //
 // The files live in a fresh directory under $TMPDIR (or /tmp), removed at the end. Every read's
 // size is checked, so a reader that loses data fails loudly instead of reporting a figure.
@@ -186,9 +190,16 @@ void file_read() {
             thread_pool pool(files);
             report("threadpool", "file_read", median_ns([&] { return pool.run(); }) / 1e6, "ms");
         }
-        for (const auto& reader : eddy_readers()) {
-            const double ms = reader.measure(files) / 1e6;
-            report(reader.runtime, "file_read", ms, "ms");
+        std::vector<const reader*> readers;
+        for (const auto& r : eddy_readers())
+            readers.push_back(&r);
+        readers.push_back(&tokio_reader());
+        for (const reader* r : readers) {
+            if (r->available && !r->available()) {
+                fmt::print(stderr, "suite: {}; skipping\n", r->missing);
+                continue;
+            }
+            report(r->runtime, "file_read", r->measure(files) / 1e6, "ms");
         }
     } catch (const std::exception& e) {
         fmt::print(stderr, "suite: file_read failed: {}\n", e.what());

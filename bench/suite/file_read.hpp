@@ -1,6 +1,6 @@
 #pragma once
 // The file_read workload's shared pieces (file_read.cpp has the workload and its baselines,
-// file_read_eddy.cpp eddy's readers).
+// file_read_eddy.cpp eddy's readers, file_read_tokio.cpp Tokio's).
 
 #include <cstddef>
 #include <functional>
@@ -41,9 +41,16 @@ void check_total(std::string_view runtime, std::size_t total);
 struct reader {
     std::string_view runtime;
     std::function<double(const file_set&)> measure;
+    /// For a reader built apart from the suite: whether it is there (empty: always). When it is
+    /// not, the row is skipped and `missing` is said on stderr.
+    std::function<bool()> available = {};
+    std::string_view missing = {};
 };
 
 /// eddy's readers, one per io backend.
 const std::vector<reader>& eddy_readers();
+
+/// Tokio's reader (a separate program, see file_read_tokio.cpp).
+const reader& tokio_reader();
 
 } // namespace suite::file_read

@@ -1,0 +1,36 @@
+#pragma once
+// Where the suite finds the Tokio programs it compares with (bench/tokio, one Rust binary per
+// workload: tokio_echo, tokio_file_read). scripts/bench builds them from Debian's packaged crates
+// and copies them next to the suite binary; each can be pointed elsewhere with an environment
+// variable. They are optional: a workload whose program is missing skips Tokio with a note.
+
+#include <cstddef>
+#include <cstdlib>
+#include <string>
+
+#include <limits.h>
+#include <unistd.h>
+
+namespace suite {
+
+/// The Tokio program `name`: the path in the environment variable `env` when set, else `name` in
+/// this executable's directory.
+inline std::string tokio_program_path(const char* name, const char* env) {
+    if (const char* v = std::getenv(env); v != nullptr && *v != '\0')
+        return v;
+    char self[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return name;
+    std::string dir(self, static_cast<std::size_t>(n));
+    const std::size_t slash = dir.rfind('/');
+    dir.resize(slash == std::string::npos ? 0 : slash + 1);
+    return dir + name;
+}
+
+/// Whether the program `tokio_program_path(name, env)` exists and is executable.
+inline bool tokio_program_available(const char* name, const char* env) {
+    return ::access(tokio_program_path(name, env).c_str(), X_OK) == 0;
+}
+
+} // namespace suite
