@@ -15,14 +15,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -61,8 +65,47 @@ public:
     ~native_ops_mask() { eddy::detail::fs::native_file_ops_disabled.store(0); }
 };
 
+/// Sets the hook in detail/fs/backend.hpp for its lifetime: with `off`, whole-file reads go
+/// straight to the blocking pool, as on a kernel without RESOLVE_CACHED.
+class inline_reads_mask {
+public:
+    explicit inline_reads_mask(bool off) { eddy::detail::fs::inline_reads_disabled.store(off); }
+    inline_reads_mask(const inline_reads_mask&) = delete;
+    inline_reads_mask& operator=(const inline_reads_mask&) = delete;
+    ~inline_reads_mask() { eddy::detail::fs::inline_reads_disabled.store(false); }
+};
+
 std::string text_of(const std::vector<std::byte>& v) {
     return std::string(as_text(v));
+}
+
+/// Whether thread `tid` of this process goes to sleep (state 'S' in /proc) within 30 s.
+bool sleeps_soon(pid_t tid) {
+    const std::string stat = fmt::format("/proc/self/task/{}/stat", tid);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < give_up) {
+        std::ifstream in(stat);
+        std::string line;
+        std::getline(in, line);
+        const std::size_t paren = line.rfind(')'); // the state follows the command name
+        if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S')
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
+/// Writes `data` to `p` with plain system calls (fs::write_file would start the blocking pool).
+void write_plain(const path& p, const std::vector<std::byte>& data) {
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        REQUIRE(n > 0);
+        done += static_cast<std::size_t>(n);
+    }
+    REQUIRE(::close(fd) == 0);
 }
 
 } // namespace
@@ -264,7 +307,9 @@ TEST_CASE("fs: short reads at the end of file", "[fs]") {
 
 TEST_CASE("fs: read_file, read_to_string and write_file", "[fs]") {
     const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
-    INFO(cfg.name());
+    const bool pool_only = GENERATE(false, true);
+    INFO(cfg.name() << (pool_only ? " (whole-file reads on the pool only)" : ""));
+    const inline_reads_mask mask(pool_only);
     eddy::test::temp_dir dir;
     auto rt = cfg.runtime();
     rt.block_on([](path d) -> eddy::task<> {
@@ -292,6 +337,112 @@ TEST_CASE("fs: read_file, read_to_string and write_file", "[fs]") {
         auto e = co_await fs::write_file(path(), "x");
         ensure(failed_with(e, std::errc::invalid_argument), "empty path");
     }(dir.path()));
+}
+
+TEST_CASE("fs: on epoll, read_file of a cached file runs on the worker, not the pool", "[fs]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(0, 1)];
+    REQUIRE(cfg.backend == eddy::io_backend::epoll);
+    INFO(cfg.name());
+    eddy::test::temp_dir dir;
+    // Just written, so in the page cache (dirty pages read like clean ones).
+    std::vector<std::pair<path, std::vector<std::byte>>> files;
+    for (const std::size_t n :
+         {std::size_t{0}, std::size_t{1}, std::size_t{8191}, std::size_t{8192}, std::size_t{8193},
+          std::size_t{65'536}, eddy::detail::fs::max_inline_read}) {
+        files.emplace_back(dir.path() / fmt::format("f{}", n),
+                           eddy::test::pattern_bytes(n, static_cast<std::uint32_t>(n)));
+        write_plain(files.back().first, files.back().second);
+    }
+    auto rt = cfg.runtime();
+    rt.block_on(
+        [](const std::vector<std::pair<path, std::vector<std::byte>>>* files) -> eddy::task<> {
+            for (const auto& [p, data] : *files) {
+                ensure(must(co_await fs::read_file(p), "read_file") == data,
+                       fmt::format("read_file of {} bytes", data.size()));
+                ensure(must(co_await fs::read_to_string(p), "read_to_string") == as_text(data),
+                       fmt::format("read_to_string of {} bytes", data.size()));
+            }
+            const auto m = eddy::runtime::handle::current().metrics();
+            ensure(m.blocking_threads == 0, fmt::format("{} blocking threads", m.blocking_threads));
+        }(&files));
+}
+
+TEST_CASE("fs: on epoll, read_file continues on the pool where the caches cannot answer", "[fs]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(0, 1)];
+    REQUIRE(cfg.backend == eddy::io_backend::epoll);
+    INFO(cfg.name());
+    eddy::test::temp_dir dir;
+
+    // Longer than a worker reads itself: the pool reads the rest.
+    const path big = dir.path() / "big";
+    const auto big_data = eddy::test::pattern_bytes(3'000'000, 7);
+    write_plain(big, big_data);
+    const path just_over = dir.path() / "just_over";
+    const auto just_over_data = eddy::test::pattern_bytes(eddy::detail::fs::max_inline_read + 1, 8);
+    write_plain(just_over, just_over_data);
+
+    // Pages dropped from the page cache: the worker's RWF_NOWAIT read gives up at once.
+    const path cold = dir.path() / "cold";
+    const auto cold_data = eddy::test::pattern_bytes(100'000, 9);
+    write_plain(cold, cold_data);
+    bool cold_dropped = false;
+    {
+        const int fd = ::open(cold.c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        REQUIRE(::fdatasync(fd) == 0);
+        (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        std::array<std::byte, 16> probe{};
+        cold_dropped = eddy::detail::fs::read_cached(fd, probe.data(), probe.size()) == -EAGAIN;
+        ::close(fd);
+    }
+    if (!cold_dropped)
+        WARN("the page cache kept the file's pages: the cold read was not tested");
+
+    // A FIFO is not regular: opened without waiting for a writer (as io_uring's OPENAT does),
+    // then read on the pool until the writer closes. The writer is already waiting in its open
+    // when read_file starts (with no writer yet, the read would end at once, empty).
+    const path fifo = dir.path() / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string fifo_text = "through a fifo";
+    std::atomic<pid_t> writer_tid{0};
+    std::thread writer([&] {
+        writer_tid.store(::gettid());
+        const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC); // waits for a reader
+        if (fd < 0)
+            return;
+        (void)::write(fd, fifo_text.data(), fifo_text.size());
+        ::close(fd);
+    });
+    while (writer_tid.load() == 0)
+        std::this_thread::yield();
+    const bool writer_waits = sleeps_soon(writer_tid.load());
+
+    auto rt = cfg.runtime();
+    const std::size_t fds_before = eddy::test::open_fd_count();
+    std::exception_ptr failed;
+    try {
+        rt.block_on([&]() -> eddy::task<> {
+            ensure(must(co_await fs::read_file(big), "read_file big") == big_data, "big");
+            ensure(must(co_await fs::read_file(just_over), "read_file just_over") == just_over_data,
+                   "just over the inline limit");
+            ensure(must(co_await fs::read_file(cold), "read_file cold") == cold_data, "cold");
+            ensure(writer_waits, "the fifo's writer never waited in open");
+            const std::string got = must(co_await fs::read_to_string(fifo), "read_to_string fifo");
+            ensure(got == fifo_text, "fifo: '" + got + "'");
+            const auto m = eddy::runtime::handle::current().metrics();
+            ensure(m.blocking_threads >= 1, "the pool read the rest");
+        }());
+    } catch (...) {
+        failed = std::current_exception();
+    }
+    // If no read_file reached the writer (a failure above), this does: it must not wait forever.
+    const int release = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    writer.join();
+    if (release >= 0)
+        ::close(release);
+    if (failed)
+        std::rethrow_exception(failed);
+    CHECK(eddy::test::open_fd_count() == fds_before);
 }
 
 TEST_CASE("fs: directories: create_dir_all, read_dir, rename, metadata, remove", "[fs]") {

@@ -18,10 +18,14 @@
 //! most `runtime::builder::max_file_threads` pool threads run back to back, so many operations in
 //! flight neither grow the pool to a thread each nor wake a thread per operation. Directory
 //! operations use std::filesystem (its error_code overloads) or the plain system calls there
-//! too. Every awaitable suspends at least
-//! once; none waits for the device on a runtime thread. (`read_file` / `read_to_string` on
-//! io_uring call fstat(2) and close(2) of their read-only fd on the runtime thread: neither
-//! waits for the device there, and each saves a trip through the ring.)
+//! too. No operation waits for the device on a runtime thread. `read_file` / `read_to_string`
+//! take shortcuts that cannot wait: on io_uring they call fstat(2) and close(2) of their
+//! read-only fd on the runtime thread (each saves a trip through the ring); on the blocking
+//! pool they first do on the runtime thread what the kernel's caches answer (an open whose path
+//! the dentry cache resolves, reads the page cache holds, up to 256 KiB), as io_uring does
+//! before it hands an operation to its own threads, and leave the rest to the pool. A file in
+//! the cache then costs no thread hop at all; such a call spends a unit of the task's
+//! cooperative budget instead of suspending. Every other awaitable suspends at least once.
 //!
 //! Errors: `result<T>` with system error codes (a missing file is
 //! `std::errc::no_such_file_or_directory`, an existing one for `create_new` is `file_exists`).
@@ -58,7 +62,9 @@
 #include <eddy/result.hpp>
 #include <eddy/spawn_blocking.hpp>
 #include <eddy/task.hpp>
+#include <eddy/yield_now.hpp>
 
+#include <eddy/detail/coop.hpp>
 #include <eddy/detail/fs/backend.hpp>
 #include <eddy/detail/fs/ops.hpp>
 #include <eddy/detail/io/driver.hpp>
@@ -296,12 +302,15 @@ inline whole_read_plan plan_whole_read(int fd) noexcept {
     return plan;
 }
 
-/// Reads the file `fd` (at its start) to its end into `out` with `read_some(ptr, len)` (a count
-/// or -errno); 0 or -errno.
+/// Reads the open file `fd` from its position to its end into `out` with `read_some(ptr, len)` (a
+/// count or -errno); 0 or -errno. `filled` bytes of `out` are already read (the file position is
+/// past them); the rest of `out`, and what it grows by, is overwritten. At the end `out` holds
+/// exactly the file; after an error it holds `filled` bytes and spare room, and reading can go
+/// on from there.
 template <class Bytes, class ReadSome>
-long read_rest_sync(Bytes& out, whole_read_plan plan, ReadSome read_some) {
-    std::size_t filled = 0;
-    out.resize(plan.first_capacity());
+long read_rest_sync(Bytes& out, std::size_t& filled, whole_read_plan plan, ReadSome read_some) {
+    if (out.size() < plan.first_capacity())
+        out.resize(plan.first_capacity());
     for (;;) {
         if (filled == out.size())
             out.resize(whole_read_plan::grown(out.size()));
@@ -319,6 +328,20 @@ long read_rest_sync(Bytes& out, whole_read_plan plan, ReadSome read_some) {
     return 0;
 }
 
+/// Blocking reads of the open file `fd` on from `filled` bytes (see `read_rest_sync`); closes
+/// `fd` before it returns, so the caller never sees the result while the file is still open.
+template <class Bytes>
+result<Bytes> finish_read_sync(eddy::detail::fs::unique_fd fd, Bytes out, std::size_t filled,
+                               whole_read_plan plan) {
+    namespace dfs = eddy::detail::fs;
+    const long r = read_rest_sync(out, filled, plan, [&](void* buf, std::size_t len) {
+        return dfs::retry_eintr([&] { return ::read(fd.get(), buf, len); });
+    });
+    if (r < 0)
+        return dfs::errno_code(r);
+    return out;
+}
+
 /// `read_file` / `read_to_string` in one blocking closure, into `out` (empty; any capacity it
 /// has is used first).
 template <class Bytes>
@@ -327,12 +350,71 @@ result<Bytes> read_whole_sync(const std::filesystem::path& p, Bytes out) {
     dfs::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0)
         return last_system_error();
-    const long r = read_rest_sync(out, plan_whole_read(fd.get()), [&](void* buf, std::size_t len) {
-        return dfs::retry_eintr([&] { return ::read(fd.get(), buf, len); });
+    const whole_read_plan plan = plan_whole_read(fd.get());
+    return finish_read_sync(std::move(fd), std::move(out), 0, plan);
+}
+
+/// The most a whole-file read copies on a worker before the blocking pool reads the rest: a
+/// cached read copies several GB/s, so the worker is away for tens of microseconds at most.
+inline constexpr std::size_t max_inline_read = std::size_t{256} << 10;
+
+/// How far `read_inline` got: done (`contents` is the result), or where the blocking pool takes
+/// over: reading on from `filled` bytes of the open `fd` into `out`, or everything from the open.
+template <class Bytes>
+struct inline_read {
+    enum class next { done, finish_on_pool, start_on_pool };
+    next step = next::start_on_pool;
+    result<Bytes> contents = Bytes{};
+    eddy::detail::fs::unique_fd fd;
+    Bytes out;
+    std::size_t filled = 0;
+    whole_read_plan plan;
+};
+
+/// The part of `read_file` / `read_to_string` that needs no device I/O, on the calling thread
+/// (backend.hpp): the open when the dentry cache resolves the path, fstat, and reads while the
+/// page cache holds the data, up to `max_inline_read` bytes. The rest is left to the pool: an
+/// open the caches cannot answer is redone there from the start (a blocking open may succeed,
+/// and otherwise reports its error there), and everything after a successful open (more data,
+/// data not cached, and files that are not regular) is read there from the open fd. A FIFO
+/// opened this way does not wait for a writer, as with io_uring's OPENAT on the other backend.
+template <class Bytes>
+inline_read<Bytes> read_inline(const std::filesystem::path& p) {
+    namespace dfs = eddy::detail::fs;
+    using next = typename inline_read<Bytes>::next;
+    inline_read<Bytes> r;
+    const int fd = dfs::open_cached(p.c_str());
+    if (fd < 0) {
+        if (fd == -ENOSYS || fd == -EINVAL)
+            dfs::cached_open_available.store(false, memory_order_relaxed);
+        return r;
+    }
+    r.fd = dfs::unique_fd(fd);
+    r.step = next::finish_on_pool;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return r;
+    if (st.st_size > 0)
+        r.plan.size = static_cast<std::size_t>(st.st_size);
+    if (r.plan.size > max_inline_read) {
+        // Allocated here, where it will most likely be freed (see `read_whole`); filled there.
+        r.out.reserve(r.plan.first_capacity());
+        return r;
+    }
+    const long n = read_rest_sync(r.out, r.filled, r.plan, [&](void* buf, std::size_t len) {
+        return r.filled >= max_inline_read ? -EAGAIN : dfs::read_cached(fd, buf, len);
     });
-    if (r < 0)
-        return dfs::errno_code(r);
-    return out;
+    // Not cached, or a file (system) that cannot tell without waiting: the pool reads on.
+    if (n == -EAGAIN || n == -EOPNOTSUPP)
+        return r;
+    r.step = next::done;
+    if (n < 0)
+        r.contents = dfs::errno_code(n);
+    else if (const long c = r.fd.close(); c < 0)
+        r.contents = dfs::errno_code(c);
+    else
+        r.contents = std::move(r.out);
+    return r;
 }
 
 /// `write_file` in one blocking closure.
@@ -890,14 +972,17 @@ inline thread_local std::size_t last_whole_read = 0;
 /// The largest buffer allocated on a guess.
 inline constexpr std::size_t max_whole_read_guess = std::size_t{1} << 20;
 
-/// `read_file` / `read_to_string`: natively when the backend has OPENAT and READ, else in one
-/// blocking closure. Natively: an OPENAT, an fstat(2) for the size (see `whole_read_plan`: a
-/// regular file whose size is known takes a single READ), READs until the end, and close(2) on
-/// the worker: a read-only descriptor has no dirty data to flush, so its close does not wait for
-/// the device, and a CLOSE operation would cost another trip through the ring.
+/// `read_file` / `read_to_string`: natively when the backend has OPENAT and READ, else what the
+/// caches answer on this thread (`read_inline`) and the rest in one blocking closure. Natively: an
+/// OPENAT, an fstat(2) for the size (see `whole_read_plan`: a regular file whose size is known
+/// takes a single READ), READs until the end, and close(2) on the worker: a read-only descriptor
+/// has no dirty data to flush, so its close does not wait for the device, and a CLOSE operation
+/// would cost another trip through the ring.
 ///
 /// Cancellation: the READ in flight is cancelled in the kernel (its buffer lives until the
-/// kernel is done) and the fd is closed; an OPENAT completed anyway closes its fd.
+/// kernel is done) and the fd is closed; an OPENAT completed anyway closes its fd. The part on
+/// this thread has no suspension point; a blocking closure owns the fd and buffer it continues
+/// with, and closes the fd when it is done or dropped.
 template <class Bytes>
 task<result<Bytes>> read_whole(std::filesystem::path p) {
     namespace dfs = eddy::detail::fs;
@@ -907,6 +992,25 @@ task<result<Bytes>> read_whole(std::filesystem::path p) {
     if (!d)
         co_return d.error();
     if (!dfs::runs_native(**d, dfs::file_op::open) || !dfs::runs_native(**d, dfs::file_op::read)) {
+        if (dfs::may_read_inline()) {
+            // No suspension on the way when the caches answer: spend budget instead, so a task
+            // that reads cached files in a loop still lets the others on its worker run.
+            if (!eddy::detail::coop::try_consume())
+                co_await eddy::yield_now();
+            inline_read<Bytes> r = read_inline<Bytes>(p);
+            using next = typename inline_read<Bytes>::next;
+            if (r.step == next::done)
+                co_return std::move(r.contents);
+            if (r.step == next::finish_on_pool) {
+                auto work = [fd = std::move(r.fd), out = std::move(r.out), filled = r.filled,
+                             plan = r.plan]() mutable {
+                    // Opened with O_NONBLOCK (see `open_cached`): clear it, reads may wait here.
+                    (void)::fcntl(fd.get(), F_SETFL, 0);
+                    return finish_read_sync(std::move(fd), std::move(out), filled, plan);
+                };
+                co_return co_await on_pool_flat(std::move(work));
+            }
+        }
         // The buffer is allocated here, on the runtime thread that will most likely free it:
         // a buffer malloc'ed on a pool thread and freed on a runtime thread goes back to the pool
         // thread's arena, which glibc trims, so every read started on freshly faulted pages.

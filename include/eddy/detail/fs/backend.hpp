@@ -10,6 +10,13 @@
 //!   the driver's own probe: a kernel without them still gets the io_uring driver for sockets
 //!   rather than falling back to epoll for everything.
 //!
+//! - Whole-file reads (`read_file`, `read_to_string`) that would go to the blocking pool first
+//!   try on the calling worker what cannot wait for the device (`may_read_inline`): an open whose
+//!   path lookup the dentry cache answers (openat2 RESOLVE_CACHED) and reads the page cache
+//!   answers (preadv2 RWF_NOWAIT), as io_uring itself does before it hands an operation to its
+//!   workers. Whatever would wait goes to the pool. Kernels without RESOLVE_CACHED (before 5.12)
+//!   are recognized at the first attempt, and everything then goes to the pool.
+//!
 //! Any thread may call these functions.
 
 #include <eddy/config.hpp>
@@ -70,6 +77,21 @@ inline bool runs_native(const io_driver& driver, file_op op) noexcept {
     // ORDERING: relaxed: a test flips the hook while no operation runs.
     return (native_file_ops() & bit) != 0 &&
            (native_file_ops_disabled.load(memory_order_relaxed) & bit) == 0;
+}
+
+/// Cleared when openat2 with RESOLVE_CACHED turned out unavailable (ENOSYS, or EINVAL from a
+/// kernel that does not know the flag): whole-file reads then go straight to the pool.
+inline atomic<bool> cached_open_available{true};
+
+/// Test hook: set, whole-file reads go straight to the pool, as on a kernel without
+/// RESOLVE_CACHED.
+inline atomic<bool> inline_reads_disabled{false};
+
+/// Whether a whole-file read on the blocking pool tries the worker first (see the module comment).
+inline bool may_read_inline() noexcept {
+    // ORDERING: relaxed: a hint; a stale value costs one failed attempt or one pool trip.
+    return cached_open_available.load(memory_order_relaxed) &&
+           !inline_reads_disabled.load(memory_order_relaxed);
 }
 
 } // namespace eddy::detail::fs

@@ -38,7 +38,10 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace eddy::detail::fs {
@@ -127,6 +130,31 @@ long retry_eintr(F f) noexcept {
 
 inline std::error_code errno_code(long negative_errno) noexcept {
     return {static_cast<int>(-negative_errno), std::system_category()};
+}
+
+/// Opens `path` read-only (close-on-exec) if that needs no device I/O: the dentry cache must
+/// resolve the whole path (openat2's RESOLVE_CACHED, else -EAGAIN), and O_NONBLOCK keeps the
+/// open of a FIFO or a device from waiting for its other end. The fd or -errno; -ENOSYS or
+/// -EINVAL from a kernel without openat2 (before 5.6) or RESOLVE_CACHED (before 5.12).
+inline int open_cached(const char* path) noexcept {
+#if defined(SYS_openat2) && defined(RESOLVE_CACHED)
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+    how.resolve = RESOLVE_CACHED;
+    return static_cast<int>(
+        retry_eintr([&] { return ::syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how); }));
+#else
+    (void)path;
+    return -ENOSYS;
+#endif
+}
+
+/// One read at the file position of what the page cache holds (preadv2 with RWF_NOWAIT): a
+/// count (short when the rest is not cached), 0 at the end, -EAGAIN when the first byte is not
+/// cached, -EOPNOTSUPP where the file cannot read without waiting (procfs and the like).
+inline long read_cached(int fd, void* buf, std::size_t len) noexcept {
+    iovec iov{buf, len};
+    return retry_eintr([&] { return ::preadv2(fd, &iov, 1, -1, RWF_NOWAIT); });
 }
 
 // GCC 12 destroys twice a closure or braced aggregate that is created inside a `co_await`
