@@ -154,15 +154,26 @@ TEST_CASE("timeout around an awaiter that becomes ready later", "[timeout]") {
     }(&ev));
 }
 
-TEST_CASE("aborting a task inside a timeout withdraws both timers", "[timeout]") {
-    auto rt = eddy::test::paused_runtime();
-    auto h = rt.spawn(eddy::timeout(1h, eddy::test::value_after(2h, 1)));
+namespace {
+
+/// Lets `h` (a task that will wait in a timeout around a 2-hour sleep) suspend with both timers
+/// registered, aborts it, and checks that both are gone.
+template <class T>
+void check_abort_withdraws_both_timers(eddy::runtime& rt, eddy::join_handle<T>& h) {
     rt.block_on(eddy::yield_now());
     CHECK(eddy::test::active_timers(rt) == 2);
     h.abort();
     rt.block_on(eddy::yield_now());
     CHECK(h.is_finished());
     CHECK(eddy::test::active_timers(rt) == 0);
+}
+
+} // namespace
+
+TEST_CASE("aborting a task inside a timeout withdraws both timers", "[timeout]") {
+    auto rt = eddy::test::paused_runtime();
+    auto h = rt.spawn(eddy::timeout(1h, eddy::test::value_after(2h, 1)));
+    check_abort_withdraws_both_timers(rt, h);
 }
 
 TEST_CASE("timeout around a yielding operation lets other tasks run", "[timeout][coop]") {
@@ -323,12 +334,7 @@ TEST_CASE("timeout around an awaiter: wakers that outlive it are harmless", "[ti
 TEST_CASE("aborting a task in a timeout around an awaiter withdraws both timers", "[timeout]") {
     auto rt = eddy::test::paused_runtime();
     auto h = rt.spawn(eddy::timeout(1h, eddy::sleep(2h)));
-    rt.block_on(eddy::yield_now());
-    CHECK(eddy::test::active_timers(rt) == 2);
-    h.abort();
-    rt.block_on(eddy::yield_now());
-    CHECK(h.is_finished());
-    CHECK(eddy::test::active_timers(rt) == 0);
+    check_abort_withdraws_both_timers(rt, h);
 
     // Aborted after the operation was woken but before the task ran again.
     std::optional<eddy::waker> slot;
