@@ -95,6 +95,24 @@ bool sleeps_soon(pid_t tid) {
     return false;
 }
 
+/// The number of open fds once cancelled operations are done with theirs: a pool closure whose
+/// task is gone may still be running, and even open a file after the task's end, then close it.
+/// Settled means no more than `before` are open and the blocking pool has nothing queued or
+/// running, for 20 ms in a row; a loaded machine gets up to 30 s to get there.
+eddy::task<std::size_t> settled_fd_count(std::size_t before) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (int settled = 0;;) {
+        const std::size_t n = eddy::test::open_fd_count();
+        const auto m = eddy::runtime::handle::current().metrics();
+        const bool pool_busy =
+            m.blocking_queue_depth != 0 || m.blocking_threads > m.idle_blocking_threads;
+        settled = n <= before && !pool_busy ? settled + 1 : 0;
+        if (settled == 10 || std::chrono::steady_clock::now() >= give_up)
+            co_return n;
+        co_await eddy::sleep(std::chrono::milliseconds(2));
+    }
+}
+
 /// Writes `data` to `p` with plain system calls (fs::write_file would start the blocking pool).
 void write_plain(const path& p, const std::vector<std::byte>& data) {
     const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -612,14 +630,9 @@ TEST_CASE("fs: cancelled at every suspension point, nothing leaks", "[fs][cancel
         ensure(points >= min_points, fmt::format("only {} suspension points", points));
         // Pool closures of cancelled operations may still be finishing: their fds close when
         // they are done.
-        // The aborted files close on the blocking pool: give a loaded machine time to get there.
-        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (eddy::test::open_fd_count() > fds_before &&
-               std::chrono::steady_clock::now() < give_up)
-            co_await eddy::sleep(std::chrono::milliseconds(2));
-        ensure(
-            eddy::test::open_fd_count() == fds_before,
-            fmt::format("{} fds open before, {} after", fds_before, eddy::test::open_fd_count()));
+        const std::size_t fds_after = co_await settled_fd_count(fds_before);
+        ensure(fds_after == fds_before,
+               fmt::format("{} fds open before, {} after", fds_before, fds_after));
     }(dir.path(), min_points));
 }
 
@@ -661,14 +674,10 @@ TEST_CASE("fs: 1,000 tasks aborted in the middle of their reads", "[fs][cancel]"
                 ++cancelled;
         }
         ensure(cancelled == tasks, fmt::format("{} of {} cancelled", cancelled, tasks));
-        // The aborted files close on the blocking pool: give a loaded machine time to get there.
-        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (eddy::test::open_fd_count() > fds_before &&
-               std::chrono::steady_clock::now() < give_up)
-            co_await eddy::sleep(std::chrono::milliseconds(2));
-        ensure(
-            eddy::test::open_fd_count() == fds_before,
-            fmt::format("{} fds open before, {} after", fds_before, eddy::test::open_fd_count()));
+        // The aborted files close on the blocking pool.
+        const std::size_t fds_after = co_await settled_fd_count(fds_before);
+        ensure(fds_after == fds_before,
+               fmt::format("{} fds open before, {} after", fds_before, fds_after));
     }(dir.path() / "shared.bin"));
 }
 
