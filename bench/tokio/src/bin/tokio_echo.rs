@@ -11,7 +11,6 @@
 
 use std::io;
 use std::os::unix::io::FromRawFd;
-use std::process;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,8 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 const USAGE: &str = "usage: tokio_echo --fd N   (N: a listening TCP socket this process inherited)";
 
 fn fail(message: &str) -> ! {
-    eprintln!("tokio_echo: {}", message);
-    process::exit(1);
+    tokio_suite::fail("tokio_echo", message)
 }
 
 fn parse_fd() -> Result<i32, String> {
@@ -88,14 +86,7 @@ fn main() {
     if let Err(err) = std_listener.set_nonblocking(true) {
         fail(&format!("--fd {}: {}", fd, err));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => fail(&format!("cannot build the runtime: {}", err)),
-    };
+    let runtime = tokio_suite::runtime("tokio_echo");
     // The accept loop never ends while the process serves: block_on returns only why it stopped.
     let message: String = runtime.block_on(async move {
         // from_std registers the socket with the runtime's reactor: it needs the runtime context.

@@ -12,7 +12,6 @@
 //! the program with a message on stderr and exit status 1.
 
 use std::path::PathBuf;
-use std::process;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,8 +22,7 @@ const USAGE: &str = "usage: tokio_file_read --repetitions R PATH...";
 const MAX_IN_FLIGHT: usize = 64;
 
 fn fail(message: &str) -> ! {
-    eprintln!("tokio_file_read: {}", message);
-    process::exit(1);
+    tokio_suite::fail("tokio_file_read", message)
 }
 
 fn parse_args() -> Result<(usize, Vec<PathBuf>), String> {
@@ -87,15 +85,7 @@ fn main() {
         Err(message) => fail(&message),
     };
     let paths = Arc::new(paths);
-    // enable_all, as `#[tokio::main]` does: the workers park on the I/O driver, as eddy's do.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => fail(&format!("cannot build the runtime: {}", err)),
-    };
+    let runtime = tokio_suite::runtime("tokio_file_read");
     for _ in 0..reps {
         match runtime.block_on(read_all(paths.clone())) {
             Ok((ns, bytes)) => println!("{} {}", ns, bytes),
