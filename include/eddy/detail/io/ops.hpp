@@ -3,6 +3,8 @@
 //!  - io_uring: the operation is submitted (`uring_op`) and the task resumes with its result.
 //!  - epoll: the non-blocking system call is tried first; on EAGAIN the task waits for readiness
 //!    in that direction and tries again.
+//! The single transfers (recv, send, accept, ...) are `io_operation` awaiters rather than tasks:
+//! an operation that completes at once, and every io_uring operation, costs no coroutine frame.
 //! Results are counts or `std::error_code`s in the system category (ECONNRESET, EPIPE, ...); a
 //! 0-byte read is end of stream. Sends use MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
 //!
@@ -33,6 +35,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -102,41 +105,44 @@ inline long count_or_errno(long r) noexcept {
     return r >= 0 ? r : -errno;
 }
 
-/// One operation on `src` (see the module comment): `attempt()` is the non-blocking call for
-/// epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation, `interest` is the
-/// readiness direction the call needs.
-///
-/// `drained_below`: on a stream socket, a transfer shorter than this (but not 0) emptied the
-/// receive buffer or filled the send buffer, so the readiness bit is cleared at once (as of
-/// the snapshot taken before the call: an event that came meanwhile keeps it). A registered
-/// source whose bit is clear is not tried: the operation waits for the next event (the fd is
-/// edge-triggered, so data that arrives later always brings one). That saves the next call's
-/// EAGAIN, one system call per message in a request-response exchange. 0 (datagrams, peeks)
-/// keeps the bit until a call returns EAGAIN.
-template <class Attempt, class Prep, class Discard = keep_result>
-task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attempt attempt,
-                                  Prep prep, Discard /*discard*/ = {},
-                                  std::size_t drained_below = 0) {
-    if (!src.is_open())
-        co_return std::error_code(EBADF, std::system_category());
-    if (src.driver().is_shut_down())
-        co_return errc::shutdown;
-    if (src.completion_based()) {
-        uring_op<Prep, Discard> op(src.uring(), std::move(prep));
-        const std::int32_t r = co_await op;
-        if (r < 0)
-            co_return system_error_code(r);
-        co_return static_cast<std::size_t>(r);
-    }
-    if (!coop::has_remaining())
+/// Where `perform_waiting` starts: what `io_operation::await_ready` found.
+enum class io_phase : std::uint8_t {
+    yield,        ///< out of cooperative budget: yield, then try
+    retry,        ///< try the call at once
+    wait,         ///< registered and known not ready: wait for the next event
+    after_eagain, ///< the call returned EAGAIN (`word` is the snapshot taken before it)
+};
+
+/// The epoll loop of an operation that could not complete at once (see `io_operation`): waits
+/// for readiness and tries again until the call succeeds or fails for good. `attempt` lives in
+/// the awaiting `io_operation`, which outlives this coroutine.
+template <class Attempt>
+task<result<std::size_t>> perform_waiting(io_source& src, std::uint32_t interest,
+                                          const Attempt& attempt, std::size_t drained_below,
+                                          io_phase phase, std::uint32_t word) {
+    if (phase == io_phase::yield) {
         co_await yield_now();
+        phase = io_phase::retry;
+    }
     for (;;) {
         scheduled_io* io = src.registration();
-        const std::uint32_t word = io != nullptr ? io->snapshot() : 0;
-        if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
-            // Known not ready: the last call drained the socket or returned EAGAIN, and no event
-            // came since. Wait for one instead of spending a system call on EAGAIN.
+        if (phase == io_phase::after_eagain) {
+            if (io == nullptr) {
+                // First wait: registering reports the readiness the fd has now.
+                std::error_code ec;
+                io = src.register_now(ec);
+                if (io == nullptr)
+                    co_return ec;
+            } else {
+                io->clear_ready(word, interest);
+            }
             co_await io->ready_for(interest);
+        } else if (phase == io_phase::wait) {
+            co_await io->ready_for(interest);
+        }
+        word = io != nullptr ? io->snapshot() : 0;
+        if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
+            phase = io_phase::wait; // the readiness is gone again (taken by another waiter)
             continue;
         }
         const long r = attempt();
@@ -146,28 +152,157 @@ task<result<std::size_t>> perform(io_source& src, std::uint32_t interest, Attemp
                 io->clear_ready(word, interest);
             co_return static_cast<std::size_t>(r);
         }
-        if (r == -EINTR)
+        if (r == -EINTR) {
+            phase = io_phase::retry;
             continue;
+        }
         if (r != -EAGAIN && r != -EWOULDBLOCK)
             co_return system_error_code(r);
-        if (io == nullptr) {
-            // First wait: registering reports the readiness the fd has now.
-            std::error_code ec;
-            io = src.register_now(ec);
-            if (io == nullptr)
-                co_return ec;
-        } else {
-            io->clear_ready(word, interest);
-        }
-        co_await io->ready_for(interest);
+        phase = io_phase::after_eagain;
     }
+}
+
+/// One operation on `src` (see the module comment), as an awaiter that needs no coroutine frame
+/// of its own when the operation completes at once or runs on io_uring: `attempt()` is the
+/// non-blocking call for epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation,
+/// `interest` is the readiness direction the call needs; `Discard` releases an io_uring result
+/// nobody will take.
+///
+/// - epoll: `await_ready` tries the call. Only an operation that has to wait (EAGAIN, a source
+///   known not to be ready, or no budget left) suspends, into `perform_waiting`, a coroutine
+///   that loops until the call completes.
+/// - io_uring: `await_suspend` submits the operation and the awaiting coroutine resumes with the
+///   completion's result.
+///
+/// `drained_below`: on a stream socket, a transfer shorter than this (but not 0) emptied the
+/// receive buffer or filled the send buffer, so the readiness bit is cleared at once (as of
+/// the snapshot taken before the call: an event that came meanwhile keeps it). A registered
+/// source whose bit is clear is not tried: the operation waits for the next event (the fd is
+/// edge-triggered, so data that arrives later always brings one). That saves the next call's
+/// EAGAIN, one system call per message in a request-response exchange. 0 (datagrams, peeks)
+/// keeps the bit until a call returns EAGAIN.
+///
+/// Movable until it is first awaited; the buffers the calls name must outlive it.
+template <class Attempt, class Prep, class Discard = keep_result>
+class [[nodiscard]] io_operation {
+public:
+    io_operation(io_source& src, std::uint32_t interest, Attempt attempt, Prep prep,
+                 std::size_t drained_below = 0) noexcept
+        : src_(&src),
+          attempt_(std::move(attempt)),
+          prep_(std::move(prep)),
+          drained_below_(drained_below),
+          interest_(interest) {}
+    io_operation(io_operation&& other) noexcept
+        : src_(other.src_),
+          attempt_(std::move(other.attempt_)),
+          prep_(std::move(other.prep_)),
+          drained_below_(other.drained_below_),
+          interest_(other.interest_),
+          phase_(other.phase_),
+          word_(other.word_),
+          result_(other.result_) {
+        EDDY_ASSERT(!other.uring_ && !other.slow_.valid());
+    }
+    io_operation& operator=(io_operation&&) = delete;
+    ~io_operation() = default; // slow_ before prep_/attempt_; uring_ cancels in its destructor
+
+    bool await_ready() {
+        if (!src_->is_open()) {
+            result_ = std::error_code(EBADF, std::system_category());
+            return true;
+        }
+        if (src_->driver().is_shut_down()) {
+            result_ = errc::shutdown;
+            return true;
+        }
+        if (src_->completion_based())
+            return false;
+        if (!coop::has_remaining()) {
+            phase_ = io_phase::yield;
+            return false;
+        }
+        scheduled_io* io = src_->registration();
+        for (;;) {
+            word_ = io != nullptr ? io->snapshot() : 0;
+            if (io != nullptr && (scheduled_io::bits(word_) & interest_) == 0) {
+                // Known not ready: the last call drained the socket or returned EAGAIN, and no
+                // event came since. Wait for one instead of spending a system call on EAGAIN.
+                phase_ = io_phase::wait;
+                return false;
+            }
+            const long r = attempt_();
+            if (r >= 0) {
+                (void)coop::try_consume();
+                if (io != nullptr && r > 0 && static_cast<std::size_t>(r) < drained_below_)
+                    io->clear_ready(word_, interest_);
+                result_ = static_cast<std::size_t>(r);
+                return true;
+            }
+            if (r == -EINTR)
+                continue;
+            if (r != -EAGAIN && r != -EWOULDBLOCK) {
+                result_ = system_error_code(r);
+                return true;
+            }
+            phase_ = io_phase::after_eagain;
+            return false;
+        }
+    }
+
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+        if (src_->completion_based()) {
+            uring_.emplace(src_->uring(), std::move(prep_));
+            uring_->await_suspend(h);
+            return std::noop_coroutine();
+        }
+        slow_ = perform_waiting(*src_, interest_, attempt_, drained_below_, phase_, word_);
+        slow_awaiter_ = std::move(slow_).operator co_await();
+        return slow_awaiter_.await_suspend(h);
+    }
+
+    result<std::size_t> await_resume() {
+        if (uring_) {
+            const std::int32_t r = uring_->await_resume();
+            if (r < 0)
+                return system_error_code(r);
+            return static_cast<std::size_t>(r);
+        }
+        if (slow_.valid())
+            return slow_awaiter_.await_resume();
+        return result_;
+    }
+
+private:
+    using slow_task = task<result<std::size_t>>;
+
+    io_source* src_;
+    Attempt attempt_;
+    Prep prep_;
+    std::size_t drained_below_;
+    std::uint32_t interest_;
+    io_phase phase_ = io_phase::wait;
+    std::uint32_t word_ = 0;
+    result<std::size_t> result_{std::size_t{0}};
+    std::optional<uring_op<Prep, Discard>> uring_; ///< io_uring: the operation in flight
+    slow_task slow_;                               ///< epoll: the waiting loop, when it waits
+    typename slow_task::awaiter slow_awaiter_{};   ///< and how this operation awaits it
+};
+
+/// An `io_operation` on `src`.
+template <class Attempt, class Prep, class Discard = keep_result>
+io_operation<Attempt, Prep, Discard> perform(io_source& src, std::uint32_t interest,
+                                             Attempt attempt, Prep prep, Discard /*discard*/ = {},
+                                             std::size_t drained_below = 0) noexcept {
+    return io_operation<Attempt, Prep, Discard>(src, interest, std::move(attempt), std::move(prep),
+                                                drained_below);
 }
 
 /// What kind of socket a transfer is on (see `perform`'s `drained_below`).
 enum class socket_kind { datagram, stream };
 
-inline task<result<std::size_t>> recv(io_source& s, void* buf, std::size_t len, int flags = 0,
-                                      socket_kind kind = socket_kind::datagram) {
+inline auto recv(io_source& s, void* buf, std::size_t len, int flags = 0,
+                 socket_kind kind = socket_kind::datagram) {
     const int fd = s.fd();
     const bool drains = kind == socket_kind::stream && (flags & MSG_PEEK) == 0;
     return perform(
@@ -177,8 +312,8 @@ inline task<result<std::size_t>> recv(io_source& s, void* buf, std::size_t len, 
         drains ? len : 0);
 }
 
-inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t len, int flags = 0,
-                                      socket_kind kind = socket_kind::datagram) {
+inline auto send(io_source& s, const void* buf, std::size_t len, int flags = 0,
+                 socket_kind kind = socket_kind::datagram) {
     const int fd = s.fd();
     return perform(
         s, ready::write_interest,
@@ -188,7 +323,7 @@ inline task<result<std::size_t>> send(io_source& s, const void* buf, std::size_t
 }
 
 /// `msg` must stay valid until the operation completes (it lives in the caller's frame).
-inline task<result<std::size_t>> recvmsg(io_source& s, msghdr* msg, int flags = 0) {
+inline auto recvmsg(io_source& s, msghdr* msg, int flags = 0) {
     const int fd = s.fd();
     return perform(
         s, ready::read_interest,
@@ -198,7 +333,7 @@ inline task<result<std::size_t>> recvmsg(io_source& s, msghdr* msg, int flags = 
         });
 }
 
-inline task<result<std::size_t>> sendmsg(io_source& s, const msghdr* msg, int flags = 0) {
+inline auto sendmsg(io_source& s, const msghdr* msg, int flags = 0) {
     const int fd = s.fd();
     return perform(
         s, ready::write_interest,
@@ -209,7 +344,7 @@ inline task<result<std::size_t>> sendmsg(io_source& s, const msghdr* msg, int fl
 }
 
 /// read(2) on a pipe, eventfd or socket (not regular files: see fs).
-inline task<result<std::size_t>> read(io_source& s, void* buf, std::size_t len) {
+inline auto read(io_source& s, void* buf, std::size_t len) {
     const int fd = s.fd();
     return perform(
         s, ready::read_interest, [=] { return count_or_errno(::read(fd, buf, len)); },
@@ -218,7 +353,7 @@ inline task<result<std::size_t>> read(io_source& s, void* buf, std::size_t len) 
         });
 }
 
-inline task<result<std::size_t>> write(io_source& s, const void* buf, std::size_t len) {
+inline auto write(io_source& s, const void* buf, std::size_t len) {
     const int fd = s.fd();
     return perform(
         s, ready::write_interest, [=] { return count_or_errno(::write(fd, buf, len)); },
@@ -229,12 +364,13 @@ inline task<result<std::size_t>> write(io_source& s, const void* buf, std::size_
 
 /// Gathers `iov` (which must stay valid until the operation completes) into one send. A
 /// sendmsg rather than a writev, for MSG_NOSIGNAL.
-inline task<result<std::size_t>> send_vectored(io_source& s, const iovec* iov, std::size_t count) {
+inline auto send_vectored(io_source& s, const iovec* iov, std::size_t count) {
     const int fd = s.fd();
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = count;
-    // The prep copy of `msg` lives in the operation (inside the coroutine frame) until it is done.
+    // The lambdas' copies of `msg` live in the operation, which the awaiting frame holds until
+    // it is done.
     return perform(
         s, ready::write_interest,
         [=] { return count_or_errno(::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)); },
@@ -243,7 +379,7 @@ inline task<result<std::size_t>> send_vectored(io_source& s, const iovec* iov, s
 
 /// Accepts one connection: the new fd (in the backend's mode, close-on-exec). `addr`/`len`
 /// receive the peer's address and must stay valid until the operation completes.
-inline task<result<std::size_t>> accept(io_source& s, sockaddr* addr, socklen_t* len) {
+inline auto accept(io_source& s, sockaddr* addr, socklen_t* len) {
     const int fd = s.fd();
     return perform(
         s, ready::read_interest,

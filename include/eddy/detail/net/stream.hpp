@@ -18,6 +18,7 @@
 #include <eddy/detail/io/source.hpp>
 
 #include <cerrno>
+#include <coroutine>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -34,36 +35,117 @@
 
 namespace eddy::detail {
 
-template <class D>
-class stream_reader {
+/// `read_exact` and `write_all`: one call usually moves the whole buffer, so the first transfer
+/// is an `io_operation` awaited in place; only a short transfer (or one that has to wait)
+/// continues in a coroutine that loops until the buffer is done.
+template <bool Reading>
+auto stream_transfer(io_source& s, std::byte* data, std::size_t size) {
+    if constexpr (Reading)
+        return detail::recv(s, data, size, 0, socket_kind::stream);
+    else
+        return detail::send(s, data, size, 0, socket_kind::stream);
+}
+
+template <bool Reading>
+class [[nodiscard]] exact_transfer {
+    using transfer = decltype(stream_transfer<Reading>(std::declval<io_source&>(), nullptr, 0));
+
 public:
-    /// Reads what is available (at least one byte), waiting if nothing is. 0 means the peer
-    /// closed its side (end of stream).
-    task<result<std::size_t>> read(std::span<std::byte> buf) {
-        return detail::recv(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
-    }
-    task<result<std::size_t>> read(void* buf, std::size_t len) {
-        return detail::recv(self().source(), buf, len, 0, socket_kind::stream);
+    exact_transfer(io_source& s, std::byte* data, std::size_t size) noexcept
+        : s_(s), data_(data), size_(size), first_(stream_transfer<Reading>(s, data, size)) {}
+
+    bool await_ready() {
+        if (size_ == 0)
+            return true;
+        if (!first_.await_ready())
+            return false;
+        return settle(first_.await_resume());
     }
 
-    /// Fills `buf` completely; `errc::unexpected_eof` when the stream ends first.
-    task<result<void>> read_exact(std::span<std::byte> buf) {
-        io_source& s = self().source();
-        std::size_t done = 0;
-        while (done < buf.size()) {
-            auto r = co_await detail::recv(s, buf.data() + done, buf.size() - done, 0,
-                                           socket_kind::stream);
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+        rest_ = finish(s_, data_, size_, done_, std::move(first_), !settled_);
+        rest_awaiter_ = std::move(rest_).operator co_await();
+        return rest_awaiter_.await_suspend(h);
+    }
+
+    result<void> await_resume() {
+        if (rest_.valid())
+            return rest_awaiter_.await_resume();
+        return outcome_;
+    }
+
+private:
+    /// Counts a transfer's outcome; true once the whole operation has its result.
+    bool settle(const result<std::size_t>& r) {
+        settled_ = true;
+        if (!r) {
+            outcome_ = r.error();
+            return true;
+        }
+        if (Reading && *r == 0) {
+            outcome_ = errc::unexpected_eof;
+            return true;
+        }
+        done_ += *r;
+        return done_ == size_;
+    }
+
+    /// The rest of the transfer: awaits `first` when it has not completed yet (`pending`), then
+    /// loops from `done`.
+    static task<result<void>> finish(io_source& s, std::byte* data, std::size_t size,
+                                     std::size_t done, transfer first, bool pending) {
+        if (pending) {
+            auto r = co_await first;
             if (!r)
                 co_return r.error();
-            if (*r == 0)
+            if (Reading && *r == 0)
+                co_return errc::unexpected_eof;
+            done += *r;
+        }
+        while (done < size) {
+            auto next = stream_transfer<Reading>(s, data + done, size - done);
+            auto r = co_await next;
+            if (!r)
+                co_return r.error();
+            if (Reading && *r == 0)
                 co_return errc::unexpected_eof;
             done += *r;
         }
         co_return result<void>{};
     }
 
+    io_source& s_;
+    std::byte* data_;
+    std::size_t size_;
+    std::size_t done_ = 0;
+    bool settled_ = false;
+    result<void> outcome_{};
+    transfer first_;
+    task<result<void>> rest_;
+    typename task<result<void>>::awaiter rest_awaiter_{};
+};
+
+template <class D>
+class stream_reader {
+public:
+    /// Reads what is available (at least one byte), waiting if nothing is. 0 means the peer
+    /// closed its side (end of stream). An awaitable of `result<std::size_t>` (an
+    /// `io_operation`).
+    auto read(std::span<std::byte> buf) {
+        return detail::recv(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
+    }
+    auto read(void* buf, std::size_t len) {
+        return detail::recv(self().source(), buf, len, 0, socket_kind::stream);
+    }
+
+    /// Fills `buf` completely; `errc::unexpected_eof` when the stream ends first. An awaitable
+    /// of `result<void>`.
+    exact_transfer<true> read_exact(std::span<std::byte> buf) {
+        return exact_transfer<true>(self().source(), buf.data(), buf.size());
+    }
+
     /// Like `read`, but leaves the bytes in the socket for the next read (MSG_PEEK).
-    task<result<std::size_t>> peek(std::span<std::byte> buf) {
+    auto peek(std::span<std::byte> buf) {
         return detail::recv(self().source(), buf.data(), buf.size(), MSG_PEEK);
     }
 
@@ -90,28 +172,22 @@ private:
 template <class D>
 class stream_writer {
 public:
-    /// Writes some of `buf` (at least one byte), waiting for room if there is none.
-    task<result<std::size_t>> write(std::span<const std::byte> buf) {
+    /// Writes some of `buf` (at least one byte), waiting for room if there is none. An awaitable
+    /// of `result<std::size_t>` (an `io_operation`).
+    auto write(std::span<const std::byte> buf) {
         return detail::send(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
     }
-    task<result<std::size_t>> write(const void* buf, std::size_t len) {
+    auto write(const void* buf, std::size_t len) {
         return detail::send(self().source(), buf, len, 0, socket_kind::stream);
     }
 
-    /// Writes all of `buf`. A peer that closed gives EPIPE or ECONNRESET (never SIGPIPE).
-    task<result<void>> write_all(std::span<const std::byte> buf) {
-        io_source& s = self().source();
-        std::size_t done = 0;
-        while (done < buf.size()) {
-            auto r = co_await detail::send(s, buf.data() + done, buf.size() - done, 0,
-                                           socket_kind::stream);
-            if (!r)
-                co_return r.error();
-            done += *r;
-        }
-        co_return result<void>{};
+    /// Writes all of `buf`. A peer that closed gives EPIPE or ECONNRESET (never SIGPIPE). An
+    /// awaitable of `result<void>`.
+    exact_transfer<false> write_all(std::span<const std::byte> buf) {
+        return exact_transfer<false>(self().source(), const_cast<std::byte*>(buf.data()),
+                                     buf.size());
     }
-    task<result<void>> write_all(std::string_view text) {
+    exact_transfer<false> write_all(std::string_view text) {
         return write_all(std::as_bytes(std::span<const char>(text.data(), text.size())));
     }
 

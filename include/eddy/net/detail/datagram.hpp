@@ -191,12 +191,13 @@ private:
         }
         const int fd = src_.fd();
         const msghdr* m = &msg;
-        co_return co_await eddy::detail::perform(
+        auto op = eddy::detail::perform(
             src_, datagram_write_interest,
             [fd, m] {
                 return eddy::detail::count_or_errno(::sendmsg(fd, m, MSG_NOSIGNAL | MSG_DONTWAIT));
             },
             [fd, m](io_uring_sqe* sqe) { io_uring_prep_sendmsg(sqe, fd, m, MSG_NOSIGNAL); });
+        co_return co_await op;
     }
 
     /// Receives one datagram into `buf` with `flags` (0 or MSG_PEEK); the sender's address goes
@@ -212,7 +213,7 @@ private:
         const int fd = src_.fd();
         msghdr* m = &msg;
         const int all_flags = flags | MSG_TRUNC;
-        auto r = co_await eddy::detail::perform(
+        auto op = eddy::detail::perform(
             src_, datagram_read_interest,
             [fd, m, all_flags, name_capacity] {
                 m->msg_namelen = name_capacity; // in-out: reset for every attempt
@@ -222,6 +223,7 @@ private:
                 m->msg_namelen = name_capacity;
                 io_uring_prep_recvmsg(sqe, fd, m, static_cast<unsigned>(all_flags));
             });
+        auto r = co_await op;
         if (!r)
             co_return r;
         if (*r > buf.size())
