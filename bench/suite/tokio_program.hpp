@@ -1,12 +1,14 @@
 #pragma once
 // Where the suite finds the Tokio programs it compares with (bench/tokio, one Rust binary per
-// workload: tokio_echo, tokio_file_read). scripts/bench builds them from Debian's packaged crates
-// and copies them next to the suite binary; each can be pointed elsewhere with an environment
-// variable. They are optional: a workload whose program is missing skips Tokio with a note.
+// workload: tokio_echo, tokio_file_read), and how it runs them (tokio_program.cpp).
+// scripts/bench builds them from Debian's packaged crates and copies them next to the suite
+// binary; each can be pointed elsewhere with an environment variable. They are optional: a
+// workload whose program is missing skips Tokio with a note.
 
 #include <cstddef>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <limits.h>
 #include <unistd.h>
@@ -32,5 +34,9 @@ inline std::string tokio_program_path(const char* name, const char* env) {
 inline bool tokio_program_available(const char* name, const char* env) {
     return ::access(tokio_program_path(name, env).c_str(), X_OK) == 0;
 }
+
+/// Runs `argv` (argv[0] is the program's path) with its stdout on a pipe; what it printed there.
+/// Throws when it cannot run or does not exit with status 0 (its stderr is the suite's).
+std::string run_capturing(const std::vector<std::string>& argv);
 
 } // namespace suite
