@@ -1,4 +1,4 @@
-//! What the crate's two programs (src/bin) share: how they fail and the runtime they run on.
+//! What the crate's programs (src/bin) share: how they fail and the runtimes they run on.
 
 use std::process;
 
@@ -13,6 +13,18 @@ pub fn fail(program: &str, message: &str) -> ! {
 pub fn runtime(program: &str) -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => fail(program, &format!("cannot build the runtime: {}", err)),
+    }
+}
+
+/// The runtime of eddy's single-threaded variants (`*_1w`): current-thread, every task on the
+/// thread inside `block_on`, with `enable_all` like [`runtime`].
+pub fn current_thread_runtime(program: &str) -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
