@@ -1,5 +1,6 @@
 // chained_spawn: task i spawns task i+1 and finishes, to a depth of 100,000; the last one
-// signals completion. 2 workers. Figure: ns per spawn.
+// signals completion. 2 workers. Figure: ns per spawn. A `tokio` row follows: the same program
+// with Tokio (tokio_program.hpp).
 
 #include <eddy/eddy.hpp>
 
@@ -7,6 +8,7 @@
 #include <mutex>
 
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -50,6 +52,7 @@ void chained_spawn() {
         return suite::elapsed_ns(start);
     });
     suite::report("eddy", "chained_spawn", ns / depth, "ns/spawn");
+    suite::report_tokio("chained_spawn", "ns/spawn");
 }
 
 const suite::registration reg{"chained_spawn", chained_spawn};

@@ -1,12 +1,14 @@
 // fan_out_fan_in: from inside a task, spawn 10,000 tasks into a join_set, each doing one
 // yield_now(), and collect every result through join_next() in completion order. Multi-thread
 // runtime, 2 workers. Figure: ns per task. (Compare with spawn_many: the join_set's own cost.)
+// A `tokio` row follows: the same program with tokio::task::JoinSet (tokio_program.hpp).
 
 #include <eddy/eddy.hpp>
 
 #include <stdexcept>
 
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -39,6 +41,7 @@ void fan_out_fan_in() {
     auto rt = eddy::runtime::builder::multi_thread().worker_threads(2).build();
     const double ns = suite::median_ns([&] { return rt.block_on(fan_out_fan_in_once()); });
     suite::report("eddy", "fan_out_fan_in", ns / task_count, "ns/task");
+    suite::report_tokio("fan_out_fan_in", "ns/task");
 }
 
 const suite::registration reg{"fan_out_fan_in", fan_out_fan_in};

@@ -1,7 +1,8 @@
 // idle_tasks: spawn 1,000,000 tasks that each await a signal fired only at the end; resident
 // memory with all of them suspended, minus before spawning, divided by 1e6. 2 workers. Each
 // repetition runs in a fresh child process, so memory kept by one does not hide the next.
-// Figure: bytes per idle task.
+// Figure: bytes per idle task. A `tokio` row follows: the same program with Tokio, the signal a
+// tokio::sync::Notify (intrusive waiters too), one process per repetition (tokio_program.hpp).
 
 #include <eddy/eddy.hpp>
 
@@ -13,6 +14,7 @@
 #include "suite/gate.hpp"
 #include "suite/rss.hpp"
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -49,6 +51,7 @@ void idle_tasks() {
         samples.push_back(suite::in_child_process(bytes_per_idle_task));
     }
     suite::report("eddy", "idle_tasks", suite::median(samples), "bytes/task");
+    suite::report_tokio("idle_tasks", "bytes/task", suite::tokio_processes::one_per_repetition);
 }
 
 const suite::registration reg{"idle_tasks", idle_tasks};

@@ -1,6 +1,7 @@
 // mpsc_bounded / mpsc_unbounded: 4 producer tasks each send 250,000 u64 into one channel (bounded:
 // capacity 1,024), one consumer task receives all 1,000,000. Multi-thread runtime, 2 workers.
 // Figure: ns per message (wall time of the whole exchange / 1,000,000).
+// Each is followed by a `tokio` row: the same program with Tokio's mpsc (tokio_program.hpp).
 
 #include <eddy/eddy.hpp>
 #include <eddy/sync/mpsc.hpp>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -64,6 +66,7 @@ void mpsc_bounded() {
         return rt.block_on(exchange(std::move(tx), std::move(rx), produce_bounded));
     });
     suite::report("eddy", "mpsc_bounded", ns / messages, "ns/msg");
+    suite::report_tokio("mpsc_bounded", "ns/msg");
 }
 
 void mpsc_unbounded() {
@@ -73,6 +76,7 @@ void mpsc_unbounded() {
         return rt.block_on(exchange(std::move(tx), std::move(rx), produce_unbounded));
     });
     suite::report("eddy", "mpsc_unbounded", ns / messages, "ns/msg");
+    suite::report_tokio("mpsc_unbounded", "ns/msg");
 }
 
 const suite::registration reg_bounded{"mpsc_bounded", mpsc_bounded};

@@ -1,5 +1,6 @@
 // ping_pong: two tasks bounce a token through two bounded mpsc channels (capacity 1), 100,000
 // round trips, on the multi-thread runtime with 2 workers. Figure: ns per round trip.
+// A `tokio` row follows: the same program with Tokio (tokio_program.hpp, report_tokio).
 
 #include <eddy/eddy.hpp>
 #include <eddy/sync/mpsc.hpp>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -49,6 +51,7 @@ void ping_pong() {
     auto rt = eddy::runtime::builder::multi_thread().worker_threads(2).build();
     const double ns = suite::median_ns([&] { return rt.block_on(ping()); });
     suite::report("eddy", "ping_pong", ns / round_trips, "ns/round_trip");
+    suite::report_tokio("ping_pong", "ns/round_trip");
 }
 
 const suite::registration reg{"ping_pong", ping_pong};

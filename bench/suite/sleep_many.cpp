@@ -1,7 +1,8 @@
 // sleep_many: spawn 100,000 tasks, each sleeping a duration uniform in [1, 1000] ms (fixed seed),
 // and wait for all. Figures: wall time over the ideal 1,000 ms (the longest sleep), and the
 // process's peak resident memory. Multi-thread runtime, 2 workers. Each repetition runs in a
-// fresh child process so the peak is its own.
+// fresh child process so the peak is its own. A `tokio` row follows: the same program with
+// Tokio, the same durations (its own std::mt19937), one process per repetition.
 
 #include <eddy/eddy.hpp>
 
@@ -14,6 +15,7 @@
 
 #include "suite/rss.hpp"
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -56,6 +58,7 @@ void sleep_many() {
     }
     suite::report("eddy", "sleep_many", suite::median(over), "ms_over_ideal",
                   fmt::format("peak_rss_mib={:.1f}", suite::median(peak)));
+    suite::report_tokio("sleep_many", "ms_over_ideal", suite::tokio_processes::one_per_repetition);
 }
 
 const suite::registration reg{"sleep_many", sleep_many};

@@ -6,6 +6,11 @@
 // once, so the timer is really inserted into the wheel and cancelled when the operation wins.
 //   extra figure yield=: a bare yield_now() in the same loop, the part that is not the timer.
 // Multi-thread runtime, 2 workers, one task doing the loop. Figure: ns per op.
+// Each is followed by a `tokio` row (tokio_program.hpp): timer_churn's runs the same loops with
+// tokio::time::timeout. timer_churn_armed's figure is sleep(1 s) polled once (registered) and
+// dropped (cancelled), the bare timer insert and cancel that Tokio's published figure measures;
+// this loop is its timeout_yield=, slowed in Tokio 1.24 by yield_now's deferred wake (the worker
+// polls its driver before the task runs again), which its yield= shows.
 
 #include <eddy/eddy.hpp>
 
@@ -16,6 +21,7 @@
 #include <string>
 
 #include "suite/suite.hpp"
+#include "suite/tokio_program.hpp"
 
 namespace {
 
@@ -70,6 +76,7 @@ void timer_churn() {
     const double ready = measure(rt, kind::ready_awaiter);
     const double task = measure(rt, kind::ready_task);
     suite::report("eddy", "timer_churn", ready, "ns/op", fmt::format("task={:.1f}", task));
+    suite::report_tokio("timer_churn", "ns/op");
 }
 
 void timer_churn_armed() {
@@ -79,6 +86,7 @@ void timer_churn_armed() {
     if (rt.get_handle().metrics().active_timers != 0)
         throw std::runtime_error("timer_churn_armed: timers left registered");
     suite::report("eddy", "timer_churn_armed", armed, "ns/op", fmt::format("yield={:.1f}", yield));
+    suite::report_tokio("timer_churn_armed", "ns/op");
 }
 
 const suite::registration reg{"timer_churn", timer_churn};

@@ -1,6 +1,7 @@
 #pragma once
-// Where the suite finds the Tokio programs it compares with (bench/tokio, one Rust binary per
-// workload: tokio_echo, tokio_file_read), and how it runs them (tokio_program.cpp).
+// Where the suite finds the Tokio programs it compares with (bench/tokio, Rust binaries:
+// tokio_echo, tokio_file_read, and tokio_runtime for the runtime workloads), and how it runs them
+// (tokio_program.cpp).
 // scripts/bench builds them from Debian's packaged crates and copies them next to the suite
 // binary; each can be pointed elsewhere with an environment variable. They are optional: a
 // workload whose program is missing skips Tokio with a note.
@@ -8,6 +9,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <limits.h>
@@ -38,5 +40,20 @@ inline bool tokio_program_available(const char* name, const char* env) {
 /// Runs `argv` (argv[0] is the program's path) with its stdout on a pipe; what it printed there.
 /// Throws when it cannot run or does not exit with status 0 (its stderr is the suite's).
 std::string run_capturing(const std::vector<std::string>& argv);
+
+/// How Tokio's program for a runtime workload runs its `repetitions`.
+enum class tokio_processes {
+    one,                ///< all in one process, on one runtime, as eddy's workloads do
+    one_per_repetition, ///< a fresh process each, as eddy forks one for a figure of memory
+};
+
+/// Tokio's row of the runtime workload `workload`, printed right after eddy's: runs
+/// `tokio_runtime WORKLOAD --repetitions R` (bench/tokio/src/bin/tokio_runtime.rs, the same program
+/// as eddy's written with Tokio; its path in EDDY_TOKIO_RUNTIME, else next to the suite binary),
+/// which prints one line per repetition, `<figure> [key=value ...]`, and prints
+/// `RESULT tokio <workload> <median> <unit> [key=<median> ...]`. When the program is missing (said
+/// once per run) or fails, says so on stderr and prints no row: eddy's figure stands alone.
+void report_tokio(std::string_view workload, std::string_view unit,
+                  tokio_processes processes = tokio_processes::one);
 
 } // namespace suite
