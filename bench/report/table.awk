@@ -1,5 +1,6 @@
 # CSV (results_csv.awk) -> Markdown tables: the echo family pivoted by connection count (one
-# column group per server), file_read by reader, and every other workload as a row.
+# column group per server), file_read by reader, and every other workload as a row with one
+# column per runtime (eddy, tokio) and, when both ran, the ratio eddy / tokio.
 BEGIN { FS = "," }
 /^#/ || $1 == "runtime" { next }
 $2 ~ /^echo_c[0-9]+$/ {
@@ -10,7 +11,11 @@ $2 ~ /^echo_c[0-9]+$/ {
     next
 }
 $2 == "file_read" { files[++nf] = $1; file_ms[$1] = $3; next }
-{ rows[++nr] = sprintf("| %s | %s | %s %s | %s |", $2, $1, $3, $4, $9) }
+{
+    if (!($2 in seen_w)) { seen_w[$2] = 1; works[++nw] = $2; unit[$2] = $4 }
+    if (!($1 in seen_r)) { seen_r[$1] = 1; rts[++nrt] = $1 }
+    value[$2, $1] = $3; more[$2, $1] = $9
+}
 
 function fmt_rate(v) { return v == "" ? "–" : sprintf("%.1fk", v / 1000) }
 function fmt_ms(v) { return v == "" ? "–" : (v < 1000 ? sprintf("%.3f", v / 1000) : (v < 10000 ? sprintf("%.2f", v / 1000) : sprintf("%.0f", v / 1000))) }
@@ -51,12 +56,30 @@ END {
         for (i = 1; i <= nf; i++) printf "| %s | %s |\n", files[i], file_ms[files[i]]
         print ""
     }
-    if (nr > 0) {
+    if (nw > 0) {
+        # Every figure of these workloads is lower-is-better: a ratio below 1 is eddy ahead.
+        ratio = ("eddy" in seen_r) && ("tokio" in seen_r)
         print "### Runtime workloads"
         print ""
-        print "| workload | runtime | figure | more |"
-        print "|---|---|---:|---|"
-        for (i = 1; i <= nr; i++) print rows[i]
+        head = "| workload | unit |"; line = "|---|---|"
+        for (i = 1; i <= nrt; i++) { head = head " " rts[i] " |"; line = line "---:|" }
+        if (ratio) { head = head " eddy / tokio |"; line = line "---:|" }
+        print head " more |"
+        print line "---|"
+        for (k = 1; k <= nw; k++) {
+            w = works[k]; row = "| " w " | " unit[w] " |"; extra = ""
+            for (i = 1; i <= nrt; i++) {
+                r = rts[i]
+                row = row " " ((w, r) in value ? value[w, r] : "–") " |"
+                if (more[w, r] != "")
+                    extra = extra (extra == "" ? "" : "; ") (nrt > 1 ? r ": " : "") more[w, r]
+            }
+            if (ratio) {
+                e = value[w, "eddy"]; t = value[w, "tokio"]
+                row = row " " (e != "" && t != "" && t + 0 > 0 ? sprintf("%.2f", e / t) : "–") " |"
+            }
+            print row " " extra " |"
+        }
         print ""
     }
 }
