@@ -277,6 +277,7 @@ inline result<void> as_result(std::error_code ec) noexcept {
 /// a 0-byte read ends the file (procfs returns a page per read).
 struct whole_read_plan {
     std::size_t size = 0;
+    bool regular = false; ///< fstat said a regular file
 
     /// The size of the first buffer.
     [[nodiscard]] std::size_t first_capacity() const noexcept {
@@ -297,8 +298,11 @@ struct whole_read_plan {
 inline whole_read_plan plan_whole_read(int fd) noexcept {
     struct stat st {};
     whole_read_plan plan;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-        plan.size = static_cast<std::size_t>(st.st_size);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        plan.regular = true;
+        if (st.st_size > 0)
+            plan.size = static_cast<std::size_t>(st.st_size);
+    }
     return plan;
 }
 
@@ -391,11 +395,9 @@ inline_read<Bytes> read_inline(const std::filesystem::path& p) {
     }
     r.fd = dfs::unique_fd(fd);
     r.step = next::finish_on_pool;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    r.plan = plan_whole_read(fd);
+    if (!r.plan.regular)
         return r;
-    if (st.st_size > 0)
-        r.plan.size = static_cast<std::size_t>(st.st_size);
     if (r.plan.size > max_inline_read) {
         // Allocated here, where it will most likely be freed (see `read_whole`); filled there.
         r.out.reserve(r.plan.first_capacity());
