@@ -48,12 +48,14 @@ double bytes_per_idle_task() {
 void idle_tasks() {
     std::vector<double> samples;
     for (int i = 0; i < suite::repetitions; ++i) {
-        samples.push_back(suite::in_child_process(bytes_per_idle_task));
+        samples.push_back(suite::in_child_process("idle_tasks"));
     }
     suite::report("eddy", "idle_tasks", suite::median(samples), "bytes/task");
     suite::report_tokio("idle_tasks", "bytes/task", suite::tokio_processes::one_per_repetition);
 }
 
 const suite::registration reg{"idle_tasks", idle_tasks};
+const suite::child_registration child{"idle_tasks",
+                                      suite::figures_bytes<double, bytes_per_idle_task>};
 
 } // namespace

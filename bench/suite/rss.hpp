@@ -1,12 +1,16 @@
 #pragma once
 // Resident-set measurements from /proc/self/status, and running a measurement in a fresh child
-// process (so memory kept by one repetition does not hide the next one's).
+// process (so memory kept by one repetition, or by the workloads run before, does not count).
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,8 +37,8 @@ inline long status_kib(const char* field) {
     return value;
 }
 
-/// Resets the process's peak resident set (VmHWM) to its current size (Linux >= 4.0), so a
-/// forked child measures its own peak, not its parent's.
+/// Resets the process's peak resident set (VmHWM) to its current size (Linux >= 4.0), so the
+/// peak a measurement reads is its own.
 inline void reset_peak_rss() {
     if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
         std::fputs("5", f);
@@ -42,38 +46,91 @@ inline void reset_peak_rss() {
     }
 }
 
-/// Runs `measure` in a forked child and returns its value: a trivially copyable `T` (a double by
-/// default, or a struct of several figures). Throws if the child fails.
-template <class T = double, class F>
-T in_child_process(F&& measure) {
+/// A measurement that runs in a process of its own (`in_child_process`): its name, and a
+/// function that runs it and returns the figures' bytes.
+struct child_measure {
+    const char* name;
+    std::string (*run)();
+};
+
+inline std::vector<child_measure>& child_measures() {
+    static std::vector<child_measure> all;
+    return all;
+}
+
+/// `measure`'s figures (a trivially copyable `T`) as bytes, for `child_measure::run`.
+template <class T, T (*Measure)()>
+std::string figures_bytes() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const T v = Measure();
+    return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+/// Registers a child measurement at static initialisation:
+///   const suite::child_registration child{"sleep_many", suite::figures_bytes<figures, once>};
+struct child_registration {
+    child_registration(const char* name, std::string (*run)()) {
+        child_measures().push_back({name, run});
+    }
+};
+
+/// The child's program, run by `suite --measure NAME FD` (main.cpp): runs the measurement and
+/// writes its figures to FD. Exit status 0 on success; 1 (and why, on stderr) on failure.
+[[noreturn]] inline void child_measure_main(const char* name, int fd) {
+    for (const child_measure& m : child_measures()) {
+        if (std::strcmp(m.name, name) != 0)
+            continue;
+        try {
+            const std::string bytes = m.run();
+            if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
+                std::_Exit(1);
+            std::_Exit(0);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "suite: %s: %s\n", name, e.what());
+            std::_Exit(1);
+        }
+    }
+    std::fprintf(stderr, "suite: no child measurement '%s'\n", name);
+    std::_Exit(1);
+}
+
+/// Runs the registered measurement `name` in a fresh process (this program re-executed, so it
+/// starts with nothing the earlier workloads allocated: a forked child would inherit their heap,
+/// count it in its peak and take copy-on-write faults in it) and returns its figures, a
+/// trivially copyable `T`. Throws if the child fails.
+template <class T = double>
+T in_child_process(const char* name) {
     static_assert(std::is_trivially_copyable_v<T>);
     int fds[2];
     if (::pipe(fds) != 0)
         throw std::runtime_error("pipe failed");
+    const std::string fd_text = std::to_string(fds[1]);
     const pid_t pid = ::fork();
     if (pid < 0)
         throw std::runtime_error("fork failed");
     if (pid == 0) {
         ::close(fds[0]);
-        bool ok = false;
-        T v{};
-        try {
-            v = measure();
-            ok = true;
-        } catch (...) {
-        }
-        if (ok)
-            (void)!::write(fds[1], &v, sizeof v);
-        ::_exit(0);
+        ::execl("/proc/self/exe", "suite", "--measure", name, fd_text.c_str(), nullptr);
+        std::fprintf(stderr, "suite: exec /proc/self/exe: %s\n", std::strerror(errno));
+        std::_Exit(127);
     }
     ::close(fds[1]);
     T v{};
-    const ssize_t n = ::read(fds[0], &v, sizeof v);
+    std::size_t got = 0;
+    while (got < sizeof v) {
+        const ssize_t n = ::read(fds[0], reinterpret_cast<char*>(&v) + got, sizeof v - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += static_cast<std::size_t>(n);
+    }
     ::close(fds[0]);
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (n != static_cast<ssize_t>(sizeof v))
-        throw std::runtime_error("measurement in child process failed");
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof v || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error(std::string("measurement ") + name + " in a child process failed");
     return v;
 }
 

@@ -52,7 +52,7 @@ void sleep_many() {
     std::vector<double> over;
     std::vector<double> peak;
     for (int i = 0; i < suite::repetitions; ++i) {
-        const figures f = suite::in_child_process<figures>(once);
+        const figures f = suite::in_child_process<figures>("sleep_many");
         over.push_back(f.over_ms);
         peak.push_back(f.peak_mib);
     }
@@ -62,5 +62,6 @@ void sleep_many() {
 }
 
 const suite::registration reg{"sleep_many", sleep_many};
+const suite::child_registration child{"sleep_many", suite::figures_bytes<figures, once>};
 
 } // namespace

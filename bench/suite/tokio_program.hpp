@@ -44,7 +44,7 @@ std::string run_capturing(const std::vector<std::string>& argv);
 /// How Tokio's program for a runtime workload runs its `repetitions`.
 enum class tokio_processes {
     one,                ///< all in one process, on one runtime, as eddy's workloads do
-    one_per_repetition, ///< a fresh process each, as eddy forks one for a figure of memory
+    one_per_repetition, ///< a fresh process each, as eddy starts one for a figure of memory
 };
 
 /// Tokio's row of the runtime workload `workload`, printed right after eddy's: runs
