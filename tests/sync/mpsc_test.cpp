@@ -403,6 +403,53 @@ TEST_CASE("mpsc: permits reserve capacity and return it when dropped", "[mpsc]")
     }());
 }
 
+TEST_CASE("mpsc: each message taken from the receiver's batch frees its slot at once", "[mpsc]") {
+    auto rt = make_rt(false);
+    rt.block_on([]() -> eddy::task<> {
+        auto [tx, rx] = eddy::mpsc::channel<int>(3);
+        for (int i = 0; i < 3; ++i)
+            CHECK(tx.try_send(i).has_value());
+        CHECK(tx.try_send(99).error() == eddy::errc::full);
+
+        // The first recv takes all three into its batch; each recv frees one slot, and a sender
+        // sees it at once (try_send here), not only after the batch is used up.
+        auto a = co_await rx.recv();
+        CHECK(a == 0);
+        CHECK(tx.capacity() == 1);
+        CHECK(tx.try_send(3).has_value());
+        CHECK(tx.try_send(99).error() == eddy::errc::full);
+        auto b = co_await rx.recv();
+        CHECK(b == 1);
+        CHECK(tx.capacity() == 1);
+        CHECK(tx.try_send(4).has_value());
+        CHECK(tx.try_send(99).error() == eddy::errc::full);
+
+        // A sender suspended on the full channel gets the slot of the next message taken, and
+        // the receiver then stops receiving: the sender must not wait for it to come back.
+        bool sent = false;
+        auto h = eddy::spawn([](eddy::mpsc::sender<int> s, bool* done) -> eddy::task<> {
+            auto r = co_await s.send(5);
+            *done = r.has_value();
+        }(tx.clone(), &sent));
+        co_await settle();
+        CHECK(!sent);
+        auto c = co_await rx.recv(); // the last of the first batch
+        CHECK(c == 2);
+        co_await h;
+        CHECK(sent);
+        CHECK(tx.try_send(99).error() == eddy::errc::full);
+
+        // The rest in order, and exactly the capacity's worth.
+        std::vector<int> rest;
+        for (int i = 0; i < 3; ++i) {
+            auto v = co_await rx.recv();
+            rest.push_back(v.value_or(-1));
+        }
+        CHECK(rest == std::vector<int>{3, 4, 5});
+        CHECK(tx.capacity() == 3);
+    }());
+}
+
 TEST_CASE("mpsc: close wakes suspended senders and reserves with closed", "[mpsc]") {
     const bool multi = GENERATE(false, true);
     auto rt = make_rt(multi);

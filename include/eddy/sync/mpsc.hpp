@@ -453,7 +453,7 @@ public:
     [[nodiscard]] std::size_t capacity() const {
         chan* c = detail::checked(h_.get(), "capacity");
         std::lock_guard g(c->lock);
-        return c->free_permits;
+        return c->free_permits + c->unreleased.load(eddy::detail::memory_order_relaxed);
     }
 
     [[nodiscard]] bool valid() const noexcept { return h_.get() != nullptr; }
@@ -664,6 +664,7 @@ public:
                 buf_->reserve(buf_->size() + k); // may throw: nothing taken yet
                 for (std::size_t i = 0; i < k; ++i)
                     buf_->push_back(c_->rx_local.pop_front());
+                c_->release_unlocked(k);
                 return k;
             }
             std::size_t n;

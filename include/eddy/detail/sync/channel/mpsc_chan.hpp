@@ -4,29 +4,37 @@
 //!
 //! Capacity accounting (bounded channels). Every slot of capacity is in exactly one place:
 //!
-//!     capacity == free_permits + queue.size() + permits_out
+//!     capacity == free_permits + queue.size() + permits_out + rx_local.size() + unreleased
 //!
-//! (`permits_out`: reserved `permit` objects alive). A message popped by the receiver releases
-//! its slot: it goes to the first suspended sender if there is one (FIFO, so senders are served in
-//! the order they asked), else back to `free_permits`. A suspended `send` is granted by pushing
-//! its value straight into the queue on its behalf, under the lock, so a granted send has already
-//! delivered: there is nothing to hand on if its task is cancelled before it resumes. A suspended
-//! `reserve` is granted a permit (`permits_out + 1`); if its task is cancelled before it resumes,
-//! its destructor releases that permit again, to the next sender in line.
+//! (`permits_out`: reserved `permit` objects alive; `rx_local`: the receiver's batch, see below;
+//! `unreleased`: slots the receiver freed without the lock). A message taken by the receiver
+//! releases its slot: it goes to the first suspended sender if there is one (FIFO, so senders
+//! are served in the order they asked), else back to the pool. A suspended `send` is granted by
+//! pushing its value straight into the queue on its behalf, under the lock, so a granted send has
+//! already delivered: there is nothing to hand on if its task is cancelled before it resumes. A
+//! suspended `reserve` is granted a permit (`permits_out + 1`); if its task is cancelled before it
+//! resumes, its destructor releases that permit again, to the next sender in line.
 //!
 //! The ring never grows under a grant: it is grown (which may throw) only when a slot is taken
 //! from `free_permits`, to hold `capacity - free_permits` elements, so pushes of granted and
-//! reserved values never allocate.
+//! reserved values never allocate. (The receiver's swap below keeps that: the ring it hands the
+//! senders is first made as large as the one it takes.)
 //!
 //! Closing. The receiver is told "closed and drained" (`terminal_locked`) once no permit is out
 //! and either every sender is gone or the receiver closed. Closing the receiver fails every
 //! suspended sender (their values stay with them) and wakes `closed()` waiters. Dropping the
 //! receiver also destroys the buffered messages, outside the lock.
 //!
-//! Unbounded channels: when the receiver finds its own batch (`rx_local`) empty, it swaps the
+//! The receiver's batch: when the receiver finds its own batch (`rx_local`) empty, it swaps the
 //! whole shared queue into it under the lock, then pops from the batch without locking. The
-//! senders get the batch's empty buffer back, so the two rings recycle each other's memory. (A
-//! bounded channel cannot do this: its slots are released one by one as messages are taken.)
+//! senders get the batch's empty buffer back, so the two rings recycle each other's memory.
+//!
+//! A bounded channel still frees each slot as its message is taken, without the lock: the
+//! receiver adds it to `unreleased`, and a sender that finds no free slot takes them from there.
+//! A sender about to wait raises `senders_waiting` before it looks; the receiver reads it after
+//! adding (both sequentially consistent), so either the sender sees the slot or the receiver sees
+//! the flag and grants the waiting senders under the lock at once: no slot stays idle while a
+//! sender waits.
 //!
 //! Wakers are always moved out under the lock and woken after it is released.
 
@@ -125,20 +133,70 @@ public:
         return !rx_local.empty() || !queue.empty() || terminal_locked();
     }
 
-    /// Receiver only, no lock needed: pops from the receiver's batch (unbounded channels).
+    /// Receiver only, no lock needed: pops from the receiver's batch and frees its slot.
     bool pop_local(std::optional<T>& out) noexcept {
         if (rx_local.empty())
             return false;
         out.emplace(rx_local.pop_front());
+        release_unlocked(1);
+        return true;
+    }
+
+    /// Receiver only, without the lock: `n` messages taken from the batch free their slots (see
+    /// the header comment). Suspended senders are granted at once.
+    void release_unlocked(std::size_t n) noexcept {
+        if (!bounded || n == 0)
+            return;
+        // ORDERING: seq_cst, with the flag's store and the exchange in take_free_slot_locked:
+        // either that sender's exchange sees these slots or this load sees its flag.
+        unreleased.fetch_add(n, memory_order_seq_cst);
+        while (senders_waiting.load(memory_order_seq_cst)) {
+            waker sw;
+            waker rx;
+            bool more = false;
+            {
+                std::lock_guard g(lock);
+                more = grant_unreleased_locked(sw, rx);
+            }
+            sw.wake();
+            rx.wake();
+            if (!more)
+                return;
+        }
+    }
+
+    /// Hands one unreleased slot to the first suspended sender; true if it did. Once no sender
+    /// waits, the flag drops and the unreleased slots join the pool.
+    bool grant_unreleased_locked(waker& sw, waker& rx) noexcept {
+        if (send_waiters.empty()) {
+            senders_waiting.store(false, memory_order_relaxed);
+            free_permits += unreleased.exchange(0, memory_order_relaxed);
+            return false;
+        }
+        // Only the receiver (the caller) adds, and senders take under the lock: no race here.
+        const std::size_t n = unreleased.load(memory_order_relaxed);
+        if (n == 0)
+            return false; // a sender took them first
+        unreleased.store(n - 1, memory_order_relaxed);
+        release_slot_locked(sw, rx);
         return true;
     }
 
     /// Takes a free slot for a new message or permit, growing the ring first. False when none is
-    /// free or senders are already queued (they go first). May throw `std::bad_alloc` (then
-    /// nothing changed).
+    /// free or senders are already queued (they go first); `senders_waiting` is then raised for
+    /// the caller, which is about to wait (a try_ path that gives up leaves it raised, and the
+    /// receiver lowers it). May throw `std::bad_alloc` (then no slot was taken).
     bool take_free_slot_locked() {
-        if (free_permits == 0 || !send_waiters.empty())
+        if (!send_waiters.empty())
             return false;
+        if (free_permits == 0) {
+            // ORDERING: seq_cst, see release_unlocked.
+            senders_waiting.store(true, memory_order_seq_cst);
+            free_permits += unreleased.exchange(0, memory_order_seq_cst);
+            if (free_permits == 0)
+                return false;
+            senders_waiting.store(false, memory_order_relaxed); // no sender waits
+        }
         queue.reserve(capacity - free_permits + 1);
         --free_permits;
         return true;
@@ -181,17 +239,18 @@ public:
         ++free_permits;
     }
 
-    /// Receiver only: pops the oldest message into `out` and releases its slot. The queue must
-    /// not be empty, and (unbounded) the batch must be: the whole queue becomes the batch.
-    void pop_locked(std::optional<T>& out, waker& sw) noexcept {
+    /// Receiver only: pops the oldest message into `out` (and releases its slot). The queue must
+    /// not be empty, and the batch must be: the whole queue becomes the batch. May throw
+    /// `std::bad_alloc` (bounded: growing the batch's ring; then nothing changed).
+    void pop_locked(std::optional<T>& out, waker& sw) {
+        EDDY_ASSERT(rx_local.empty());
+        if (bounded)
+            rx_local.reserve(queue.capacity()); // the senders' next ring: see the header comment
+        queue.swap(rx_local);
+        out.emplace(rx_local.pop_front());
         if (bounded) {
-            out.emplace(queue.pop_front());
             waker rx_unused; // the caller is the receiver: it is not waiting
             release_slot_locked(sw, rx_unused);
-        } else {
-            EDDY_ASSERT(rx_local.empty());
-            queue.swap(rx_local);
-            out.emplace(rx_local.pop_front());
         }
     }
 
@@ -241,7 +300,9 @@ public:
     waker rx_waker;                ///< the receiver's, while it waits
     atomic<bool> rx_closed{false}; ///< written under the lock; read anywhere
     bool rx_dropped = false;
-    alignas(64) ring<T> rx_local;               ///< unbounded: the receiver's batch (receiver only)
+    alignas(64) ring<T> rx_local;               ///< the receiver's batch (receiver only)
+    atomic<std::size_t> unreleased{0};          ///< bounded: slots freed by the receiver, unlocked
+    atomic<bool> senders_waiting{false};        ///< bounded: a sender may be suspended for a slot
     alignas(64) atomic<std::size_t> senders{1}; ///< sender handles alive (changed unlocked)
 
 private:
