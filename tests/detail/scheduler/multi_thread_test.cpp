@@ -314,3 +314,46 @@ TEST_CASE("multi-thread: handle::block_on from a plain thread", "[multi_thread]"
     t.join();
     CHECK(v == 5);
 }
+
+TEST_CASE("multi-thread: a task queued behind a worker stuck in a long poll runs on a busy one",
+          "[multi_thread]") {
+    // One worker spins in a poll until a task it spawned has run; the other is kept busy by a
+    // task that yields in a loop, so it never goes looking for work the idle way. The spawned
+    // task sits in the stuck worker's queue: only the busy worker's check for stranded work
+    // can run it (without it, the wait below gives up after its limit).
+    auto rt = make_rt(2);
+    std::atomic<bool> stop{false};
+    std::atomic<bool> spinner_started{false};
+    std::atomic<bool> stranded_ran{false};
+    std::atomic<bool> waited_out{false};
+    rt.block_on([](std::atomic<bool>* stop, std::atomic<bool>* started, std::atomic<bool>* ran,
+                   std::atomic<bool>* gave_up) -> eddy::task<> {
+        // Two, so that this worker wakes the other to steal one (a single queued task is left
+        // for this worker to run next).
+        auto spin = [](std::atomic<bool>* stop, std::atomic<bool>* started) -> eddy::task<> {
+            started->store(true);
+            while (!stop->load())
+                co_await eddy::yield_now();
+        };
+        auto spinner1 = eddy::spawn(spin(stop, started));
+        auto spinner2 = eddy::spawn(spin(stop, started));
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        // This worker does not yield, so a spinner that started did so on the other one.
+        while (!started->load() && std::chrono::steady_clock::now() < limit)
+            std::this_thread::yield();
+        auto stranded = eddy::spawn([](std::atomic<bool>* ran) -> eddy::task<> {
+            ran->store(true);
+            co_return;
+        }(ran));
+        while (!ran->load() && std::chrono::steady_clock::now() < limit)
+            std::this_thread::yield();
+        gave_up->store(!ran->load());
+        stop->store(true);
+        co_await stranded;
+        co_await spinner1;
+        co_await spinner2;
+    }(&stop, &spinner_started, &stranded_ran, &waited_out));
+    CHECK(spinner_started.load());
+    CHECK(stranded_ran.load());
+    CHECK_FALSE(waited_out.load());
+}

@@ -1,9 +1,10 @@
 #pragma once
 //! One worker of the multi-thread scheduler: its run queue, LIFO slot, parker and counters.
 //!
-//! Owner: the worker's thread touches `lifo`, `tick`, `searching`, `rng` and pushes/pops `queue`;
-//! other workers only steal from `queue` and unpark `park`. Counters are written by the owner
-//! (relaxed load + store, no read-modify-write) and read by anyone taking a metrics snapshot.
+//! Owner: the worker's thread touches `lifo`, `tick`, `searching`, `rng`, `seen_progress` and
+//! pushes/pops `queue`; other workers only steal from `queue`, read `progress` and unpark `park`.
+//! Counters are written by the owner (relaxed load + store, no read-modify-write) and read by
+//! anyone taking a metrics snapshot.
 
 #include <eddy/config.hpp>
 
@@ -17,6 +18,7 @@
 #include <eddy/detail/util/owner_counter.hpp>
 
 #include <cstdint>
+#include <vector>
 
 namespace eddy::detail {
 
@@ -36,7 +38,8 @@ private:
 };
 
 struct alignas(64) worker {
-    explicit worker(std::uint32_t i) noexcept : index(i), rng(0x2545F491U * (i + 1)) {}
+    worker(std::uint32_t i, std::uint32_t workers)
+        : index(i), rng(0x2545F491U * (i + 1)), seen_progress(workers, 0) {}
 
     const std::uint32_t index;
     local_queue<> queue;
@@ -47,6 +50,11 @@ struct alignas(64) worker {
     std::uint32_t tick = 0;
     bool searching = false;
     fast_rand rng;
+    /// Each other worker's `progress` at this worker's last look (see `rescue_stranded`).
+    std::vector<std::uint32_t> seen_progress;
+
+    /// `tick` as of the owner's last driver turn: whether the worker moves on, for the others.
+    atomic<std::uint32_t> progress{0};
 
     os_thread thread;
 
