@@ -295,6 +295,22 @@ fn check_exchange(received: u64, sum: u64) {
     }
 }
 
+/// The consumer side of both exchanges (the receivers share no trait): receives until every
+/// sender is gone, takes the time, joins the producers and checks what arrived.
+macro_rules! consume_all {
+    ($rx:ident, $start:ident, $handles:ident) => {{
+        let (mut received, mut sum) = (0, 0);
+        while let Some(v) = $rx.recv().await {
+            received += 1;
+            sum += v;
+        }
+        let ns = elapsed_ns($start);
+        join_all($handles).await;
+        check_exchange(received, sum);
+        ns
+    }};
+}
+
 async fn exchange_bounded(tx: mpsc::Sender<u64>, mut rx: mpsc::Receiver<u64>) -> f64 {
     let start = Instant::now();
     let mut handles = Vec::new();
@@ -309,15 +325,7 @@ async fn exchange_bounded(tx: mpsc::Sender<u64>, mut rx: mpsc::Receiver<u64>) ->
         }));
     }
     drop(tx);
-    let (mut received, mut sum) = (0, 0);
-    while let Some(v) = rx.recv().await {
-        received += 1;
-        sum += v;
-    }
-    let ns = elapsed_ns(start);
-    join_all(handles).await;
-    check_exchange(received, sum);
-    ns
+    consume_all!(rx, start, handles)
 }
 
 async fn exchange_unbounded(
@@ -337,15 +345,7 @@ async fn exchange_unbounded(
         }));
     }
     drop(tx);
-    let (mut received, mut sum) = (0, 0);
-    while let Some(v) = rx.recv().await {
-        received += 1;
-        sum += v;
-    }
-    let ns = elapsed_ns(start);
-    join_all(handles).await;
-    check_exchange(received, sum);
-    ns
+    consume_all!(rx, start, handles)
 }
 
 fn mpsc_bounded(rt: &Runtime, repetitions: usize) {
