@@ -200,6 +200,7 @@ public:
           drained_below_(other.drained_below_),
           interest_(other.interest_),
           phase_(other.phase_),
+          must_wait_(other.must_wait_),
           word_(other.word_),
           result_(other.result_) {
         EDDY_ASSERT(!other.uring_ && !other.slow_.valid());
@@ -208,6 +209,8 @@ public:
     ~io_operation() = default; // slow_ before prep_/attempt_; uring_ cancels in its destructor
 
     bool await_ready() {
+        if (must_wait_)
+            return false; // asked again (an operation moved on after a first look): no new try
         if (!src_->is_open()) {
             result_ = std::error_code(EBADF, std::system_category());
             return true;
@@ -220,6 +223,7 @@ public:
             return false;
         if (!coop::has_remaining()) {
             phase_ = io_phase::yield;
+            must_wait_ = true;
             return false;
         }
         scheduled_io* io = src_->registration();
@@ -229,6 +233,7 @@ public:
                 // Known not ready: the last call drained the socket or returned EAGAIN, and no
                 // event came since. Wait for one instead of spending a system call on EAGAIN.
                 phase_ = io_phase::wait;
+                must_wait_ = true;
                 return false;
             }
             const long r = attempt_();
@@ -246,6 +251,7 @@ public:
                 return true;
             }
             phase_ = io_phase::after_eagain;
+            must_wait_ = true;
             return false;
         }
     }
@@ -282,6 +288,7 @@ private:
     std::size_t drained_below_;
     std::uint32_t interest_;
     io_phase phase_ = io_phase::wait;
+    bool must_wait_ = false; ///< epoll: await_ready found it must wait, `phase_` says how
     std::uint32_t word_ = 0;
     result<std::size_t> result_{std::size_t{0}};
     std::optional<uring_op<Prep, Discard>> uring_; ///< io_uring: the operation in flight
