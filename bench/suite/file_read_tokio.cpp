@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "suite/file_read.hpp"
+#include "suite/process.hpp"
 #include "suite/suite.hpp"
 #include "suite/tokio_program.hpp"
 

@@ -1,6 +1,6 @@
 // suite [workload ...]: runs the named workloads of shared/SUITE.md (all by default) and prints
 // one RESULT line per figure. `suite --list` prints the names. (`suite --echo-server NAME FD` is
-// how the echo workloads start their servers: see echo_server.hpp; `suite --measure NAME FD`
+// how the echo workloads start their servers: see echo_server.hpp; `suite --measure NAME`
 // how sleep_many and idle_tasks run each repetition in a fresh process: see rss.hpp.)
 
 #include <fmt/format.h>
@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
     auto& all = suite::registry();
     if (argc == 4 && std::strcmp(argv[1], "--echo-server") == 0)
         suite::echo_server_main(argv[2], std::atoi(argv[3]));
-    if (argc == 4 && std::strcmp(argv[1], "--measure") == 0)
-        suite::child_measure_main(argv[2], std::atoi(argv[3]));
+    if (argc == 3 && std::strcmp(argv[1], "--measure") == 0)
+        suite::child_measure_main(argv[2]);
     if (argc > 1 && std::strcmp(argv[1], "--list") == 0) {
         for (const auto& w : all)
             fmt::print("{}\n", w.name);

@@ -2,7 +2,6 @@
 // Resident-set measurements from /proc/self/status, and running a measurement in a fresh child
 // process (so memory kept by one repetition, or by the workloads run before, does not count).
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,8 +11,9 @@
 #include <type_traits>
 #include <vector>
 
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "suite/process.hpp"
 
 namespace suite {
 
@@ -74,15 +74,16 @@ struct child_registration {
     }
 };
 
-/// The child's program, run by `suite --measure NAME FD` (main.cpp): runs the measurement and
-/// writes its figures to FD. Exit status 0 on success; 1 (and why, on stderr) on failure.
-[[noreturn]] inline void child_measure_main(const char* name, int fd) {
+/// The child's program, run by `suite --measure NAME` (main.cpp): runs the measurement and
+/// writes its figures to stdout. Exit status 0 on success; 1 (and why, on stderr) on failure.
+[[noreturn]] inline void child_measure_main(const char* name) {
     for (const child_measure& m : child_measures()) {
         if (std::strcmp(m.name, name) != 0)
             continue;
         try {
             const std::string bytes = m.run();
-            if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
+            if (::write(STDOUT_FILENO, bytes.data(), bytes.size()) !=
+                static_cast<ssize_t>(bytes.size()))
                 std::_Exit(1);
             std::_Exit(0);
         } catch (const std::exception& e) {
@@ -101,36 +102,11 @@ struct child_registration {
 template <class T = double>
 T in_child_process(const char* name) {
     static_assert(std::is_trivially_copyable_v<T>);
-    int fds[2];
-    if (::pipe(fds) != 0)
-        throw std::runtime_error("pipe failed");
-    const std::string fd_text = std::to_string(fds[1]);
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::close(fds[0]);
-        ::execl("/proc/self/exe", "suite", "--measure", name, fd_text.c_str(), nullptr);
-        std::fprintf(stderr, "suite: exec /proc/self/exe: %s\n", std::strerror(errno));
-        std::_Exit(127);
-    }
-    ::close(fds[1]);
-    T v{};
-    std::size_t got = 0;
-    while (got < sizeof v) {
-        const ssize_t n = ::read(fds[0], reinterpret_cast<char*>(&v) + got, sizeof v - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += static_cast<std::size_t>(n);
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (got != sizeof v || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    const std::string bytes = run_capturing({"/proc/self/exe", "--measure", name});
+    if (bytes.size() != sizeof(T))
         throw std::runtime_error(std::string("measurement ") + name + " in a child process failed");
+    T v{};
+    std::memcpy(&v, bytes.data(), sizeof v);
     return v;
 }
 

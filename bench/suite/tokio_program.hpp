@@ -15,6 +15,8 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include "suite/process.hpp"
+
 namespace suite {
 
 /// The Tokio program `name`: the path in the environment variable `env` when set, else `name` in
@@ -36,10 +38,6 @@ inline std::string tokio_program_path(const char* name, const char* env) {
 inline bool tokio_program_available(const char* name, const char* env) {
     return ::access(tokio_program_path(name, env).c_str(), X_OK) == 0;
 }
-
-/// Runs `argv` (argv[0] is the program's path) with its stdout on a pipe; what it printed there.
-/// Throws when it cannot run or does not exit with status 0 (its stderr is the suite's).
-std::string run_capturing(const std::vector<std::string>& argv);
 
 /// How Tokio's program for a runtime workload runs its `repetitions`.
 enum class tokio_processes {
