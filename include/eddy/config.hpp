@@ -13,10 +13,12 @@
 #define EDDY_LIKELY(x) __builtin_expect(!!(x), 1)
 #define EDDY_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define EDDY_NOINLINE __attribute__((noinline))
+#define EDDY_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define EDDY_LIKELY(x) (x)
 #define EDDY_UNLIKELY(x) (x)
 #define EDDY_NOINLINE
+#define EDDY_ALWAYS_INLINE inline
 #endif
 
 namespace eddy::detail {

@@ -108,10 +108,43 @@ inline long count_or_errno(long r) noexcept {
 /// Where `perform_waiting` starts: what `io_operation::await_ready` found.
 enum class io_phase : std::uint8_t {
     yield,        ///< out of cooperative budget: yield, then try
-    retry,        ///< try the call at once
+    retry,        ///< try the call at once (after a yield)
     wait,         ///< registered and known not ready: wait for the next event
     after_eagain, ///< the call returned EAGAIN (`word` is the snapshot taken before it)
 };
+
+/// One try of an epoll operation (see `io_operation`) on `src`, whose registration is `io` (or
+/// null): the count or -errno when the call completed or failed for good; -EAGAIN when it must
+/// wait, with `phase` saying how (`wait`: known not ready, no call made; `after_eagain`: the call
+/// returned EAGAIN, `word` is the snapshot taken before it). Inlined: it is the fast path of
+/// every socket operation.
+template <class Attempt>
+EDDY_ALWAYS_INLINE long try_once(scheduled_io* io, std::uint32_t interest, const Attempt& attempt,
+                                 std::size_t drained_below, io_phase& phase, std::uint32_t& word) {
+    for (;;) {
+        word = io != nullptr ? io->snapshot() : 0;
+        if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
+            // Known not ready: the last call drained the socket or returned EAGAIN, and no
+            // event came since (or another waiter took it). Wait for one instead of spending a
+            // system call on EAGAIN.
+            phase = io_phase::wait;
+            return -EAGAIN;
+        }
+        const long r = attempt();
+        if (r >= 0) {
+            (void)coop::try_consume();
+            if (io != nullptr && r > 0 && static_cast<std::size_t>(r) < drained_below)
+                io->clear_ready(word, interest);
+            return r;
+        }
+        if (r == -EINTR)
+            continue;
+        if (r != -EAGAIN && r != -EWOULDBLOCK)
+            return r;
+        phase = io_phase::after_eagain;
+        return -EAGAIN;
+    }
+}
 
 /// The epoll loop of an operation that could not complete at once (see `io_operation`): waits
 /// for readiness and tries again until the call succeeds or fails for good. `attempt` lives in
@@ -140,25 +173,11 @@ task<result<std::size_t>> perform_waiting(io_source& src, std::uint32_t interest
         } else if (phase == io_phase::wait) {
             co_await io->ready_for(interest);
         }
-        word = io != nullptr ? io->snapshot() : 0;
-        if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
-            phase = io_phase::wait; // the readiness is gone again (taken by another waiter)
-            continue;
-        }
-        const long r = attempt();
-        if (r >= 0) {
-            (void)coop::try_consume();
-            if (io != nullptr && r > 0 && static_cast<std::size_t>(r) < drained_below)
-                io->clear_ready(word, interest);
+        const long r = try_once(io, interest, attempt, drained_below, phase, word);
+        if (r >= 0)
             co_return static_cast<std::size_t>(r);
-        }
-        if (r == -EINTR) {
-            phase = io_phase::retry;
-            continue;
-        }
-        if (r != -EAGAIN && r != -EWOULDBLOCK)
+        if (r != -EAGAIN)
             co_return system_error_code(r);
-        phase = io_phase::after_eagain;
     }
 }
 
@@ -226,34 +245,17 @@ public:
             must_wait_ = true;
             return false;
         }
-        scheduled_io* io = src_->registration();
-        for (;;) {
-            word_ = io != nullptr ? io->snapshot() : 0;
-            if (io != nullptr && (scheduled_io::bits(word_) & interest_) == 0) {
-                // Known not ready: the last call drained the socket or returned EAGAIN, and no
-                // event came since. Wait for one instead of spending a system call on EAGAIN.
-                phase_ = io_phase::wait;
-                must_wait_ = true;
-                return false;
-            }
-            const long r = attempt_();
-            if (r >= 0) {
-                (void)coop::try_consume();
-                if (io != nullptr && r > 0 && static_cast<std::size_t>(r) < drained_below_)
-                    io->clear_ready(word_, interest_);
-                result_ = static_cast<std::size_t>(r);
-                return true;
-            }
-            if (r == -EINTR)
-                continue;
-            if (r != -EAGAIN && r != -EWOULDBLOCK) {
-                result_ = system_error_code(r);
-                return true;
-            }
-            phase_ = io_phase::after_eagain;
+        const long r =
+            try_once(src_->registration(), interest_, attempt_, drained_below_, phase_, word_);
+        if (r == -EAGAIN) {
             must_wait_ = true;
             return false;
         }
+        if (r >= 0)
+            result_ = static_cast<std::size_t>(r);
+        else
+            result_ = system_error_code(r);
+        return true;
     }
 
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {

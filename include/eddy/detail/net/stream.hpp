@@ -75,43 +75,43 @@ public:
     }
 
 private:
-    /// Counts a transfer's outcome; true once the whole operation has its result.
+    /// Adds a transfer's count to `done`: the whole operation's outcome once it has one (an
+    /// error, the end of the stream while reading, or `size` bytes done).
+    static std::optional<result<void>> count(const result<std::size_t>& r, std::size_t& done,
+                                             std::size_t size) {
+        if (!r)
+            return result<void>(r.error());
+        if (Reading && *r == 0)
+            return result<void>(errc::unexpected_eof);
+        done += *r;
+        if (done == size)
+            return result<void>{};
+        return std::nullopt;
+    }
+
     bool settle(const result<std::size_t>& r) {
         settled_ = true;
-        if (!r) {
-            outcome_ = r.error();
-            return true;
-        }
-        if (Reading && *r == 0) {
-            outcome_ = errc::unexpected_eof;
-            return true;
-        }
-        done_ += *r;
-        return done_ == size_;
+        std::optional<result<void>> o = count(r, done_, size_);
+        if (o)
+            outcome_ = *o;
+        return o.has_value();
     }
 
     /// The rest of the transfer: awaits `first` when it has not completed yet (`pending`), then
-    /// loops from `done`.
+    /// loops from `done` (less than `size`).
     static task<result<void>> finish(io_source& s, std::byte* data, std::size_t size,
                                      std::size_t done, transfer first, bool pending) {
         if (pending) {
             auto r = co_await first;
-            if (!r)
-                co_return r.error();
-            if (Reading && *r == 0)
-                co_return errc::unexpected_eof;
-            done += *r;
+            if (auto o = count(r, done, size))
+                co_return *o;
         }
-        while (done < size) {
+        for (;;) {
             auto next = stream_transfer<Reading>(s, data + done, size - done);
             auto r = co_await next;
-            if (!r)
-                co_return r.error();
-            if (Reading && *r == 0)
-                co_return errc::unexpected_eof;
-            done += *r;
+            if (auto o = count(r, done, size))
+                co_return *o;
         }
-        co_return result<void>{};
     }
 
     io_source& s_;
