@@ -18,12 +18,14 @@
 
 #include <eddy/detail/sync/atomic.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,7 +68,9 @@ public:
     ///
     /// With `spin`, first polls the driver (without sleeping) for up to that long: a reply that
     /// arrives within microseconds is then picked up without the cost of sleeping and being
-    /// woken on another CPU (tens of microseconds on a VM).
+    /// woken on another CPU (tens of microseconds on a VM). Between polls the thread yields
+    /// (sched_yield), so the spinning never keeps another runnable thread off its CPU: on a
+    /// machine with no core to spare, the peer the worker waits for runs first.
     bool park_in(park_driver& driver, std::optional<std::chrono::nanoseconds> timeout,
                  std::chrono::nanoseconds spin = std::chrono::nanoseconds::zero()) {
         if (consume_token())
@@ -74,15 +78,22 @@ public:
         if (timeout && *timeout < spin)
             spin = *timeout;
         if (spin > std::chrono::nanoseconds::zero()) {
-            const auto until = std::chrono::steady_clock::now() + spin;
-            do {
+            using clock = std::chrono::steady_clock;
+            const clock::time_point start = clock::now();
+            const clock::time_point until = start + spin;
+            for (clock::time_point now = start; now < until;) {
                 if (driver.poll() > 0)
                     return false;
                 if (consume_token())
                     return true;
-            } while (std::chrono::steady_clock::now() < until);
+                ::sched_yield();
+                const clock::time_point before = now;
+                now = clock::now();
+                if (now - before > yield_gave_way)
+                    break; // another thread needed this CPU: spinning on would take its time
+            }
             if (timeout)
-                *timeout -= spin;
+                *timeout -= std::min(*timeout, clock::now() - start);
         }
         driver_.store(&driver, memory_order_relaxed);
         std::uint32_t expected = empty_state;
@@ -117,6 +128,9 @@ private:
     static constexpr std::uint32_t parked_state = 1;
     static constexpr std::uint32_t notified_state = 2;
     static constexpr std::uint32_t in_driver_state = 3;
+
+    /// A spin's poll and yield that took longer than this ran another thread in between.
+    static constexpr std::chrono::microseconds yield_gave_way{20};
 
     bool consume_token() noexcept {
         std::uint32_t expected = notified_state;

@@ -48,9 +48,9 @@ struct runtime_options {
     bool start_paused = false;
     /// The I/O driver's backend (`automatic`: see eddy/io_backend.hpp).
     eddy::io_backend io = eddy::io_backend::automatic;
-    /// How long a worker that runs out of work polls the I/O driver before it sleeps (off by
-    /// default: on a loaded 2-core machine the spinning took CPU from the peer it waited for).
-    std::chrono::nanoseconds park_spin{0};
+    /// How long a worker that runs out of work polls the I/O driver, yielding between polls,
+    /// before it sleeps (see parker::park_in).
+    std::chrono::nanoseconds park_spin = std::chrono::microseconds(50);
 };
 
 } // namespace eddy::detail
