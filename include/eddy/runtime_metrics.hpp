@@ -42,6 +42,11 @@ struct runtime_metrics {
     std::uint64_t io_events = 0;             ///< readiness events (epoll) or completions (io_uring)
     std::uint64_t io_submissions = 0;        ///< operations handed to the kernel (io_uring)
     std::uint64_t io_driver_wakes = 0;       ///< times another thread woke the driver's sleeper
+    /// Socket operations whose system call found nothing to do (EAGAIN), so they waited for
+    /// readiness and called again (epoll): each is a system call spent for nothing. A socket known
+    /// to be drained is not tried until its next event, so a request-response exchange adds
+    /// (almost) none.
+    std::uint64_t io_would_block = 0;
 
     /// Sum of a per-worker counter, e.g. `m.total(&worker_metrics::steals)`.
     [[nodiscard]] std::uint64_t total(std::uint64_t worker_metrics::*field) const noexcept {

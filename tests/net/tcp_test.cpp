@@ -115,6 +115,40 @@ TEST_CASE("tcp: half-close, the server reads end of stream and still replies", "
     }());
 }
 
+TEST_CASE("tcp: a request-response exchange makes one recv per message, none to find EAGAIN",
+          "[net][tcp]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    constexpr std::size_t exchanges = 1000;
+    const std::uint64_t before = rt.get_handle().metrics().io_would_block;
+    rt.block_on([]() -> eddy::task<> {
+        auto p = co_await eddy::test::connected_tcp_pair();
+        auto server = eddy::spawn(eddy::test::echo(std::move(p.server)));
+        const std::array<std::byte, 64> request{};
+        std::array<std::byte, 4096> reply{};
+        for (std::size_t i = 0; i < exchanges; ++i) {
+            must(co_await p.client.write_all(request), "write");
+            for (std::size_t got = 0; got < request.size();) {
+                const std::size_t n = must(co_await p.client.read(reply), "read");
+                ensure(n > 0, "end of stream before the reply");
+                got += n;
+            }
+        }
+        must(p.client.shutdown(SHUT_WR), "shutdown");
+        const std::size_t echoed = co_await server;
+        ensure(echoed == exchanges * request.size(), "echoed bytes");
+    }());
+    // Every read waits for its reply. Tried at once, it would find EAGAIN (a wasted recv) about
+    // once per exchange on each side. A read after a short one waits for the next event instead.
+    const std::uint64_t would_block = rt.get_handle().metrics().io_would_block - before;
+    INFO(would_block << " EAGAINs in " << exchanges << " exchanges");
+    if (cfg.backend == eddy::io_backend::io_uring)
+        CHECK(would_block == 0); // nothing is tried: every operation is submitted
+    else
+        CHECK(would_block < exchanges / 20);
+}
+
 TEST_CASE("tcp: a peer reset fails reads with ECONNRESET and writes with EPIPE", "[net][tcp]") {
     const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
     INFO(cfg.name());

@@ -58,7 +58,11 @@ public:
         m.io_events = events_.load(memory_order_relaxed);
         m.io_submissions = submissions_.load(memory_order_relaxed);
         m.io_driver_wakes = wakes_.load(memory_order_relaxed);
+        m.io_would_block = would_block_.load(memory_order_relaxed);
     }
+
+    /// An operation's system call found nothing to do (EAGAIN) and the operation waits.
+    void count_would_block() noexcept { would_block_.fetch_add(1, memory_order_relaxed); }
 
 protected:
     explicit io_driver(io_backend kind) noexcept : kind_(kind) {}
@@ -94,6 +98,7 @@ private:
     atomic<std::uint64_t> events_{0};
     atomic<std::uint64_t> submissions_{0};
     atomic<std::uint64_t> wakes_{0};
+    atomic<std::uint64_t> would_block_{0};
 };
 
 } // namespace eddy::detail

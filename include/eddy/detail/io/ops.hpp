@@ -116,11 +116,12 @@ enum class io_phase : std::uint8_t {
 /// One try of an epoll operation (see `io_operation`) on `src`, whose registration is `io` (or
 /// null): the count or -errno when the call completed or failed for good; -EAGAIN when it must
 /// wait, with `phase` saying how (`wait`: known not ready, no call made; `after_eagain`: the call
-/// returned EAGAIN, `word` is the snapshot taken before it). Inlined: it is the fast path of
-/// every socket operation.
+/// returned EAGAIN, counted in the driver's metrics; `word` is the snapshot taken before it).
+/// Inlined: it is the fast path of every socket operation.
 template <class Attempt>
-EDDY_ALWAYS_INLINE long try_once(scheduled_io* io, std::uint32_t interest, const Attempt& attempt,
-                                 std::size_t drained_below, io_phase& phase, std::uint32_t& word) {
+EDDY_ALWAYS_INLINE long try_once(const io_source& src, scheduled_io* io, std::uint32_t interest,
+                                 const Attempt& attempt, std::size_t drained_below, io_phase& phase,
+                                 std::uint32_t& word) {
     for (;;) {
         word = io != nullptr ? io->snapshot() : 0;
         if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
@@ -141,6 +142,7 @@ EDDY_ALWAYS_INLINE long try_once(scheduled_io* io, std::uint32_t interest, const
             continue;
         if (r != -EAGAIN && r != -EWOULDBLOCK)
             return r;
+        src.driver().count_would_block();
         phase = io_phase::after_eagain;
         return -EAGAIN;
     }
@@ -173,7 +175,7 @@ task<result<std::size_t>> perform_waiting(io_source& src, std::uint32_t interest
         } else if (phase == io_phase::wait) {
             co_await io->ready_for(interest);
         }
-        const long r = try_once(io, interest, attempt, drained_below, phase, word);
+        const long r = try_once(src, io, interest, attempt, drained_below, phase, word);
         if (r >= 0)
             co_return static_cast<std::size_t>(r);
         if (r != -EAGAIN)
@@ -245,8 +247,8 @@ public:
             must_wait_ = true;
             return false;
         }
-        const long r =
-            try_once(src_->registration(), interest_, attempt_, drained_below_, phase_, word_);
+        const long r = try_once(*src_, src_->registration(), interest_, attempt_, drained_below_,
+                                phase_, word_);
         if (r == -EAGAIN) {
             must_wait_ = true;
             return false;
