@@ -24,12 +24,14 @@
 //                      is 0.5 s, or a fifth of the window when that is shorter.
 //   EDDY_ECHO_REPS     repetitions (default 1, unlike the suite's 5). One repetition already
 //                      times 10^5 to 10^6 messages over 5 s, so it is its own average, and five
-//                      of them for 5 connection counts and 4 servers would take 9 minutes. With
+//                      of them for 5 connection counts and 5 servers would take 11 minutes. With
 //                      several, msgs/s is their median and the other figures are those of the
 //                      median repetition (the lower of the middle two for an even count).
 //   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all):
-//                      sync, eddy-epoll, eddy-uring, tokio. The tokio server is a separate Rust
-//                      program (echo_tokio.hpp); when it is not built, it is skipped with a note.
+//                      sync, epoll-loop, eddy-epoll, eddy-uring, tokio (epoll-loop: a hand-written
+//                      epoll loop, the reference; echo_loop.hpp). The tokio server is a separate
+//                      Rust program (echo_tokio.hpp); when it is not built, it is skipped with a
+//                      note.
 //   EDDY_TOKIO_ECHO    the tokio server's program (default: tokio_echo next to the suite binary).
 
 #include <fmt/format.h>
@@ -46,6 +48,7 @@
 
 #include "suite/echo_eddy.hpp"
 #include "suite/echo_load.hpp"
+#include "suite/echo_loop.hpp"
 #include "suite/echo_server.hpp"
 #include "suite/echo_tokio.hpp"
 #include "suite/suite.hpp"
@@ -63,9 +66,10 @@ struct echo_server {
 
 // The servers measured, in output order. To add one, include the header with its serve function
 // (the contract is at the top of echo_server.hpp) and add one line. eddy's two servers are in
-// echo_eddy.hpp, Tokio's in echo_tokio.hpp.
+// echo_eddy.hpp, Tokio's in echo_tokio.hpp, the hand-written epoll loop in echo_loop.hpp.
 const echo_server servers[] = {
     {"sync", suite::serve_sync, nullptr, nullptr},
+    {"epoll-loop", suite::serve_epoll_loop, nullptr, nullptr},
     {"eddy-epoll", suite::serve_eddy_epoll, nullptr, nullptr},
     {"eddy-uring", suite::serve_eddy_uring, nullptr, nullptr},
     {"tokio", suite::serve_tokio, suite::tokio_available,
