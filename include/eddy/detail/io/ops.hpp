@@ -113,15 +113,16 @@ enum class io_phase : std::uint8_t {
     after_eagain, ///< the call returned EAGAIN (`word` is the snapshot taken before it)
 };
 
-/// One try of an epoll operation (see `io_operation`) on `src`, whose registration is `io` (or
-/// null): the count or -errno when the call completed or failed for good; -EAGAIN when it must
-/// wait, with `phase` saying how (`wait`: known not ready, no call made; `after_eagain`: the call
-/// returned EAGAIN, counted in the driver's metrics; `word` is the snapshot taken before it).
-/// Inlined: it is the fast path of every socket operation.
+/// One try of an epoll operation (see `io_operation`) on `src` (registered or not yet): the count
+/// or -errno when the call completed or failed for good; -EAGAIN when it must wait, with `phase`
+/// saying how (`wait`: known not ready, no call made; `after_eagain`: the call returned EAGAIN,
+/// counted in the driver's metrics; `word` is the snapshot taken before it). Inlined: it is the
+/// fast path of every socket operation.
 template <class Attempt>
-EDDY_ALWAYS_INLINE long try_once(const io_source& src, scheduled_io* io, std::uint32_t interest,
+EDDY_ALWAYS_INLINE long try_once(const io_source& src, std::uint32_t interest,
                                  const Attempt& attempt, std::size_t drained_below, io_phase& phase,
                                  std::uint32_t& word) {
+    scheduled_io* const io = src.registration();
     for (;;) {
         word = io != nullptr ? io->snapshot() : 0;
         if (io != nullptr && (scheduled_io::bits(word) & interest) == 0) {
@@ -175,7 +176,7 @@ task<result<std::size_t>> perform_waiting(io_source& src, std::uint32_t interest
         } else if (phase == io_phase::wait) {
             co_await io->ready_for(interest);
         }
-        const long r = try_once(src, io, interest, attempt, drained_below, phase, word);
+        const long r = try_once(src, interest, attempt, drained_below, phase, word);
         if (r >= 0)
             co_return static_cast<std::size_t>(r);
         if (r != -EAGAIN)
@@ -247,8 +248,7 @@ public:
             must_wait_ = true;
             return false;
         }
-        const long r = try_once(*src_, src_->registration(), interest_, attempt_, drained_below_,
-                                phase_, word_);
+        const long r = try_once(*src_, interest_, attempt_, drained_below_, phase_, word_);
         if (r == -EAGAIN) {
             must_wait_ = true;
             return false;
