@@ -62,51 +62,45 @@ inline void drop(int epfd, connection* c) {
     delete c;
 }
 
-/// Sends what `c` holds unsent. False when the connection failed.
-inline bool flush(int epfd, connection* c) {
+/// Sends as much of `p[0, n)` as the socket takes now: the count sent, or -1 when the
+/// connection failed.
+inline ssize_t send_some(int fd, const char* p, std::size_t n) {
     std::size_t sent = 0;
-    while (sent < c->unsent.size()) {
-        const ssize_t w =
-            ::send(c->fd, c->unsent.data() + sent, c->unsent.size() - sent, MSG_NOSIGNAL);
-        if (w > 0) {
+    while (sent < n) {
+        const ssize_t w = ::send(fd, p + sent, n - sent, MSG_NOSIGNAL);
+        if (w > 0)
             sent += static_cast<std::size_t>(w);
-        } else if (w < 0 && errno == EINTR) {
-            continue;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        } else {
-            return false;
-        }
+        else if (w == 0 || errno != EINTR)
+            return -1;
     }
-    c->unsent.erase(c->unsent.begin(), c->unsent.begin() + static_cast<std::ptrdiff_t>(sent));
-    watch(epfd, EPOLL_CTL_MOD, c, c->unsent.empty() ? EPOLLIN : EPOLLOUT);
+    return static_cast<ssize_t>(sent);
+}
+
+/// Keeps what the socket did not take of `p[0, n)` for `c` and waits for EPOLLOUT (or, all sent,
+/// for EPOLLIN again). False when the connection failed.
+inline bool send_or_keep(int epfd, connection* c, const char* p, std::size_t n) {
+    const ssize_t sent = send_some(c->fd, p, n);
+    if (sent < 0)
+        return false;
+    const bool was_waiting = !c->unsent.empty();
+    std::vector<char> rest(p + sent, p + n); // copied before `p` (maybe in unsent) goes
+    c->unsent.swap(rest);
+    if (was_waiting != !c->unsent.empty())
+        watch(epfd, EPOLL_CTL_MOD, c, c->unsent.empty() ? EPOLLIN : EPOLLOUT);
     return true;
 }
 
-/// Reads once and writes it back. False when the connection ended or failed.
-inline bool echo_once(int epfd, connection* c, std::array<char, 4096>& buf) {
+/// Serves one readiness event of `c`: sends what it holds unsent, or reads once and writes it
+/// back. False when the connection ended or failed.
+inline bool serve(int epfd, connection* c, std::array<char, 4096>& buf) {
+    if (!c->unsent.empty())
+        return send_or_keep(epfd, c, c->unsent.data(), c->unsent.size());
     const ssize_t n = ::read(c->fd, buf.data(), buf.size());
     if (n < 0)
         return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
-    if (n == 0)
-        return false;
-    std::size_t sent = 0;
-    while (sent < static_cast<std::size_t>(n)) {
-        const ssize_t w =
-            ::send(c->fd, buf.data() + sent, static_cast<std::size_t>(n) - sent, MSG_NOSIGNAL);
-        if (w > 0) {
-            sent += static_cast<std::size_t>(w);
-        } else if (w < 0 && errno == EINTR) {
-            continue;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            c->unsent.assign(buf.data() + sent, buf.data() + n);
-            watch(epfd, EPOLL_CTL_MOD, c, EPOLLOUT);
-            return true;
-        } else {
-            return false;
-        }
-    }
-    return true;
+    return n > 0 && send_or_keep(epfd, c, buf.data(), static_cast<std::size_t>(n));
 }
 
 /// Accepts every pending connection, dealing them to the loops in turn.
@@ -155,8 +149,7 @@ inline void accept_all(int listen_fd, const std::array<int, loops>& epfds, unsig
                 continue;
             }
             auto* c = static_cast<connection*>(ev.data.ptr);
-            const bool alive = !c->unsent.empty() ? flush(epfd, c) : echo_once(epfd, c, buf);
-            if (!alive)
+            if (!serve(epfd, c, buf))
                 drop(epfd, c);
         }
     }

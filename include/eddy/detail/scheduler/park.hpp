@@ -69,8 +69,9 @@ public:
     /// With `spin`, first polls the driver (without sleeping) for up to that long: a reply that
     /// arrives within microseconds is then picked up without the cost of sleeping and being
     /// woken on another CPU (tens of microseconds on a VM). Between polls the thread yields
-    /// (sched_yield), so the spinning never keeps another runnable thread off its CPU: on a
-    /// machine with no core to spare, the peer the worker waits for runs first.
+    /// (sched_yield), and a yield that ran another thread ends the spin: on a machine with no
+    /// core to spare, the peer the worker waits for runs first and the spin takes no more of
+    /// its time. What the spin took comes off `timeout`.
     bool park_in(park_driver& driver, std::optional<std::chrono::nanoseconds> timeout,
                  std::chrono::nanoseconds spin = std::chrono::nanoseconds::zero()) {
         if (consume_token())
