@@ -1,4 +1,6 @@
+#include <eddy/join.hpp>
 #include <eddy/runtime.hpp>
+#include <eddy/sleep.hpp>
 #include <eddy/spawn.hpp>
 #include <eddy/task.hpp>
 
@@ -39,6 +41,25 @@ pair_of_sources make_pair() {
     REQUIRE(a.has_value());
     REQUIRE(b.has_value());
     return {std::move(*a), std::move(*b)};
+}
+
+/// A connected AF_UNIX datagram socket pair owned by the current runtime.
+pair_of_sources make_datagram_pair() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0);
+    auto a = io_source::adopt(fds[0]);
+    auto b = io_source::adopt(fds[1]);
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    return {std::move(*a), std::move(*b)};
+}
+
+/// Receives one datagram from `s`; counts the readers that returned.
+eddy::task<std::size_t> receive_one(io_source* s, std::atomic<int>* returned) {
+    std::array<char, 16> buf{};
+    auto r = co_await eddy::detail::recv(*s, buf.data(), buf.size());
+    returned->fetch_add(1);
+    co_return r ? *r : 0;
 }
 
 } // namespace
@@ -91,6 +112,85 @@ TEST_CASE("io ops: a recv waits for data sent later by another task", "[io][ops]
         co_return co_await reader;
     }());
     CHECK(n == 1000);
+}
+
+TEST_CASE("io ops: a reader woken for a datagram another reader took waits again",
+          "[io][ops][cancel]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    const std::uint64_t before = rt.get_handle().metrics().io_would_block;
+    rt.block_on([]() -> eddy::task<> {
+        auto p = make_datagram_pair();
+        std::atomic<int> returned{0};
+        auto first = eddy::spawn(receive_one(&p.b, &returned));
+        auto second = eddy::spawn(receive_one(&p.b, &returned));
+        co_await eddy::test::settle(8);
+        // On epoll one event wakes both: the reader that finds the socket empty must go back to
+        // waiting (the wake re-checked before its coroutine resumes), not return.
+        auto sent = co_await eddy::detail::send(p.a, "one", 3);
+        ensure(sent && *sent == 3, "send one");
+        for (int i = 0; i < 5000 && returned.load() == 0; ++i)
+            co_await eddy::sleep(std::chrono::milliseconds(1));
+        co_await eddy::test::settle(8);
+        ensure(returned.load() == 1, "not exactly one reader returned for one datagram");
+        sent = co_await eddy::detail::send(p.a, "two", 3);
+        ensure(sent && *sent == 3, "send two");
+        const std::size_t a = co_await first;
+        const std::size_t b = co_await second;
+        ensure(a == 3 && b == 3, "each reader gets one datagram");
+
+        // Cancelled while waiting again: the datagram after it is not lost.
+        auto third = eddy::spawn(receive_one(&p.b, &returned));
+        auto fourth = eddy::spawn(receive_one(&p.b, &returned));
+        co_await eddy::test::settle(8);
+        sent = co_await eddy::detail::send(p.a, "three", 5);
+        ensure(sent && *sent == 5, "send three");
+        for (int i = 0; i < 5000 && returned.load() == 2; ++i)
+            co_await eddy::sleep(std::chrono::milliseconds(1));
+        co_await eddy::test::settle(8);
+        ensure(returned.load() == 3, "not exactly one reader returned for the third datagram");
+        auto& waiting = third.is_finished() ? fourth : third;
+        auto& done = third.is_finished() ? third : fourth;
+        ensure(co_await done == 5, "the reader got the third datagram");
+        const bool cancelled = co_await eddy::test::abort_and_join(waiting);
+        ensure(cancelled, "the waiting reader finished instead of being cancelled");
+        sent = co_await eddy::detail::send(p.a, "four", 4);
+        ensure(sent && *sent == 4, "send four");
+        std::array<char, 16> buf{};
+        auto got = co_await eddy::detail::recv(p.b, buf.data(), buf.size());
+        ensure(got && *got == 4 && std::string_view(buf.data(), 4) == "four",
+               "the datagram after the cancelled reader");
+    }());
+    // On epoll the reader that lost each race tried its recv and found EAGAIN.
+    if (cfg.backend == eddy::io_backend::epoll)
+        CHECK(rt.get_handle().metrics().io_would_block - before >= 2);
+}
+
+TEST_CASE("io ops: operations joined in one task each wait and complete", "[io][ops]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    rt.block_on([]() -> eddy::task<> {
+        auto p = make_pair();
+        auto q = make_pair();
+        auto writer = eddy::spawn([](io_source* a, io_source* c) -> eddy::task<> {
+            co_await eddy::test::settle(8);
+            auto s = co_await eddy::detail::send(*a, "left", 4);
+            ensure(s && *s == 4, "send left");
+            co_await eddy::test::settle(8);
+            s = co_await eddy::detail::send(*c, "right", 5);
+            ensure(s && *s == 5, "send right");
+        }(&p.a, &q.a));
+        std::array<char, 16> left{};
+        std::array<char, 16> right{};
+        auto [l, r] = co_await eddy::join(eddy::detail::recv(p.b, left.data(), left.size()),
+                                          eddy::detail::recv(q.b, right.data(), right.size()));
+        ensure(l && *l == 4 && std::string_view(left.data(), 4) == "left", "left recv");
+        ensure(r && *r == 5 && std::string_view(right.data(), 5) == "right", "right recv");
+        co_await writer;
+    }());
+    SUCCEED();
 }
 
 TEST_CASE("io ops: an operation moved before it is awaited, ready or not", "[io][ops]") {

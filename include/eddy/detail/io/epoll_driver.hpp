@@ -103,6 +103,35 @@ public:
         wake_waiters(bits);
     }
 
+    /// Links `w` to be woken, through a waker for `h` (see `current_waker`), once the fd is ready
+    /// for `w.interest`. False, linking nothing, when it is ready already. A waiter still linked
+    /// (its task was polled for another reason) stays as it is.
+    bool add_waiter(io_waiter& w, std::coroutine_handle<> h) {
+        waker wk = current_waker(h);
+        std::lock_guard lock(lock_);
+        // set_ready stores the bits before it takes the lock to collect waiters.
+        if ((bits(snapshot()) & w.interest) != 0)
+            return false; // wk drops its reference: the task is running
+        if (w.linked())
+            return true;
+        w.waker = wk.release();
+        waiters_.push_back(&w);
+        return true;
+    }
+
+    /// Unlinks `w` if it is still waiting (cancellation), dropping its waker.
+    void remove_waiter(io_waiter& w) noexcept {
+        wake_target* t = nullptr;
+        {
+            std::lock_guard lock(lock_);
+            if (w.linked()) {
+                waiters_.remove(&w);
+                t = std::exchange(w.waker, nullptr);
+            }
+        }
+        waker(t).reset();
+    }
+
     /// Suspends until the fd is ready for `interest` (`ready::read_interest` or
     /// `ready::write_interest`). Cancel-safe: destroying the awaiter withdraws it.
     class awaiter {
@@ -113,17 +142,8 @@ public:
         awaiter(const awaiter&) = delete;
         awaiter& operator=(const awaiter&) = delete;
         ~awaiter() {
-            if (!suspended_)
-                return;
-            wake_target* w = nullptr;
-            {
-                std::lock_guard lock(io_.lock_);
-                if (waiter_.linked()) {
-                    io_.waiters_.remove(&waiter_);
-                    w = std::exchange(waiter_.waker, nullptr);
-                }
-            }
-            waker(w).reset();
+            if (suspended_)
+                io_.remove_waiter(waiter_);
         }
 
         [[nodiscard]] bool await_ready() const noexcept {
@@ -131,17 +151,8 @@ public:
         }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            waker w = current_waker(h);
-            {
-                std::lock_guard lock(io_.lock_);
-                // set_ready stores the bits before it takes the lock to collect waiters.
-                if ((bits(io_.snapshot()) & waiter_.interest) != 0)
-                    return false; // w drops its reference below: the task is running
-                waiter_.waker = w.release();
-                io_.waiters_.push_back(&waiter_);
-                suspended_ = true;
-            }
-            return true;
+            suspended_ = io_.add_waiter(waiter_, h);
+            return suspended_;
         }
 
         void await_resume() const noexcept {}

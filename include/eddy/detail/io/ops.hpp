@@ -4,7 +4,7 @@
 //!  - epoll: the non-blocking system call is tried first; on EAGAIN the task waits for readiness
 //!    in that direction and tries again.
 //! The single transfers (recv, send, accept, ...) are `io_operation` awaiters rather than tasks:
-//! an operation that completes at once, and every io_uring operation, costs no coroutine frame.
+//! none costs a coroutine frame of its own, whether it completes at once or waits.
 //! Results are counts or `std::error_code`s in the system category (ECONNRESET, EPIPE, ...); a
 //! 0-byte read is end of stream. Sends use MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
 //!
@@ -35,6 +35,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -105,10 +106,10 @@ inline long count_or_errno(long r) noexcept {
     return r >= 0 ? r : -errno;
 }
 
-/// Where `perform_waiting` starts: what `io_operation::await_ready` found.
+/// Where an epoll operation that could not complete in `await_ready` goes on from.
 enum class io_phase : std::uint8_t {
     yield,        ///< out of cooperative budget: yield, then try
-    retry,        ///< try the call at once (after a yield)
+    retry,        ///< try the call at once (after a yield or a wake)
     wait,         ///< registered and known not ready: wait for the next event
     after_eagain, ///< the call returned EAGAIN (`word` is the snapshot taken before it)
 };
@@ -149,50 +150,17 @@ EDDY_ALWAYS_INLINE long try_once(const io_source& src, std::uint32_t interest,
     }
 }
 
-/// The epoll loop of an operation that could not complete at once (see `io_operation`): waits
-/// for readiness and tries again until the call succeeds or fails for good. `attempt` lives in
-/// the awaiting `io_operation`, which outlives this coroutine.
-template <class Attempt>
-task<result<std::size_t>> perform_waiting(io_source& src, std::uint32_t interest,
-                                          const Attempt& attempt, std::size_t drained_below,
-                                          io_phase phase, std::uint32_t word) {
-    if (phase == io_phase::yield) {
-        co_await yield_now();
-        phase = io_phase::retry;
-    }
-    for (;;) {
-        scheduled_io* io = src.registration();
-        if (phase == io_phase::after_eagain) {
-            if (io == nullptr) {
-                // First wait: registering reports the readiness the fd has now.
-                std::error_code ec;
-                io = src.register_now(ec);
-                if (io == nullptr)
-                    co_return ec;
-            } else {
-                io->clear_ready(word, interest);
-            }
-            co_await io->ready_for(interest);
-        } else if (phase == io_phase::wait) {
-            co_await io->ready_for(interest);
-        }
-        const long r = try_once(src, interest, attempt, drained_below, phase, word);
-        if (r >= 0)
-            co_return static_cast<std::size_t>(r);
-        if (r != -EAGAIN)
-            co_return system_error_code(r);
-    }
-}
-
 /// One operation on `src` (see the module comment), as an awaiter that needs no coroutine frame
-/// of its own when the operation completes at once or runs on io_uring: `attempt()` is the
-/// non-blocking call for epoll (a count or -errno), `prep(sqe)` prepares the io_uring operation,
-/// `interest` is the readiness direction the call needs; `Discard` releases an io_uring result
-/// nobody will take.
+/// of its own: `attempt()` is the non-blocking call for epoll (a count or -errno), `prep(sqe)`
+/// prepares the io_uring operation, `interest` is the readiness direction the call needs;
+/// `Discard` releases an io_uring result nobody will take.
 ///
 /// - epoll: `await_ready` tries the call. Only an operation that has to wait (EAGAIN, a source
-///   known not to be ready, or no budget left) suspends, into `perform_waiting`, a coroutine
-///   that loops until the call completes.
+///   known not to be ready, or no budget left) suspends: it links a waiter into the fd's
+///   registration and puts a `resume_gate` in front of the awaiting coroutine. When the waiter
+///   is woken, the gate tries the call again on the polling thread before anything resumes; the
+///   coroutine resumes once the call completes, and a call that still finds nothing (another
+///   task took the data) waits again without resuming it.
 /// - io_uring: `await_suspend` submits the operation and the awaiting coroutine resumes with the
 ///   completion's result.
 ///
@@ -214,7 +182,9 @@ public:
           attempt_(std::move(attempt)),
           prep_(std::move(prep)),
           drained_below_(drained_below),
-          interest_(interest) {}
+          interest_(interest) {
+        waiter_.interest = interest;
+    }
     io_operation(io_operation&& other) noexcept
         : src_(other.src_),
           attempt_(std::move(other.attempt_)),
@@ -225,10 +195,15 @@ public:
           must_wait_(other.must_wait_),
           word_(other.word_),
           result_(other.result_) {
-        EDDY_ASSERT(!other.uring_ && !other.slow_.valid());
+        EDDY_ASSERT(!other.uring_ && other.waiting_on_ == nullptr);
+        waiter_.interest = interest_;
     }
     io_operation& operator=(io_operation&&) = delete;
-    ~io_operation() = default; // slow_ before prep_/attempt_; uring_ cancels in its destructor
+    ~io_operation() {
+        // A waiter still linked belongs to a cancelled wait; uring_ cancels in its own destructor.
+        if (waiting_on_ != nullptr)
+            waiting_on_->remove_waiter(waiter_);
+    }
 
     bool await_ready() {
         if (must_wait_)
@@ -248,16 +223,10 @@ public:
             must_wait_ = true;
             return false;
         }
-        const long r = try_once(*src_, interest_, attempt_, drained_below_, phase_, word_);
-        if (r == -EAGAIN) {
-            must_wait_ = true;
-            return false;
-        }
-        if (r >= 0)
-            result_ = static_cast<std::size_t>(r);
-        else
-            result_ = system_error_code(r);
-        return true;
+        if (!attempt_and_keep())
+            return true;
+        must_wait_ = true;
+        return false;
     }
 
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
@@ -266,9 +235,17 @@ public:
             uring_->await_suspend(h);
             return std::noop_coroutine();
         }
-        slow_ = perform_waiting(*src_, interest_, attempt_, drained_below_, phase_, word_);
-        slow_awaiter_ = std::move(slow_).operator co_await();
-        return slow_awaiter_.await_suspend(h);
+        resumable* owner = context().task;
+        if (owner == nullptr)
+            (void)current_waker(h); // throws the explanatory logic_error
+        // Returning a handle keeps this awaiter out of the in-place wrappers that poll it through
+        // a proxy (timeout), so the owner is a task or a branch: both run gates.
+        EDDY_ASSERT(owner->vtable->runs_gates);
+        continuation_ = h;
+        if (advance())
+            return h; // completed (or failed) without waiting after all
+        owner->resume_point = resume_target(&gate_);
+        return std::noop_coroutine();
     }
 
     result<std::size_t> await_resume() {
@@ -278,13 +255,81 @@ public:
                 return system_error_code(r);
             return static_cast<std::size_t>(r);
         }
-        if (slow_.valid())
-            return slow_awaiter_.await_resume();
         return result_;
     }
 
 private:
-    using slow_task = task<result<std::size_t>>;
+    /// The gate in front of the awaiting coroutine while the operation waits.
+    struct gate : resume_gate {
+        io_operation* op;
+    };
+
+    /// Tries the call once: false when it completed or failed for good (in `result_`), true when
+    /// it must wait (`phase_` says how).
+    bool attempt_and_keep() {
+        const long r = try_once(*src_, interest_, attempt_, drained_below_, phase_, word_);
+        if (r == -EAGAIN)
+            return true;
+        if (r >= 0)
+            result_ = static_cast<std::size_t>(r);
+        else
+            result_ = system_error_code(r);
+        return false;
+    }
+
+    /// Goes on from `phase_` until the call completes (true: `result_` holds it) or the
+    /// operation waits (false: a waiter is linked, or the task yielded; `phase_` is `retry`).
+    /// Runs on the thread polling the owner, which is the context's task.
+    bool advance() {
+        for (;;) {
+            switch (phase_) {
+            case io_phase::yield:
+                phase_ = io_phase::retry;
+                coop::yield_current(continuation_);
+                return false;
+            case io_phase::retry:
+                if (!attempt_and_keep())
+                    return true;
+                break; // phase_ is wait or after_eagain now
+            case io_phase::after_eagain:
+                if (scheduled_io* io = src_->registration()) {
+                    io->clear_ready(word_, interest_);
+                } else {
+                    // First wait: registering reports the readiness the fd has now.
+                    std::error_code ec;
+                    if (src_->register_now(ec) == nullptr) {
+                        result_ = ec;
+                        return true;
+                    }
+                }
+                phase_ = io_phase::wait;
+                break;
+            case io_phase::wait:
+                phase_ = io_phase::retry;
+                waiting_on_ = src_->registration();
+                if (waiting_on_->add_waiter(waiter_, continuation_))
+                    return false;
+                break; // ready already: try at once
+            }
+        }
+    }
+
+    static bool check(resume_gate* g, resumable& owner) noexcept {
+        io_operation& op = *static_cast<gate*>(g)->op;
+        bool done = true;
+        try {
+            done = op.advance();
+        } catch (const std::bad_alloc&) {
+            // Only a first registration allocates (after a yield): report it as the call's error.
+            op.result_ = std::make_error_code(std::errc::not_enough_memory);
+        }
+        if (!done) {
+            owner.resume_point = resume_target(g); // add_waiter/yield recorded the coroutine
+            return false;
+        }
+        owner.resume_point = op.continuation_;
+        return true;
+    }
 
     io_source* src_;
     Attempt attempt_;
@@ -295,9 +340,11 @@ private:
     bool must_wait_ = false; ///< epoll: await_ready found it must wait, `phase_` says how
     std::uint32_t word_ = 0;
     result<std::size_t> result_{std::size_t{0}};
+    io_waiter waiter_;                     ///< epoll: linked into the registration while waiting
+    scheduled_io* waiting_on_ = nullptr;   ///< epoll: where `waiter_` was last linked
+    gate gate_{{&check}, this};            ///< epoll: in front of the awaiting coroutine meanwhile
+    std::coroutine_handle<> continuation_; ///< epoll: the awaiting coroutine
     std::optional<uring_op<Prep, Discard>> uring_; ///< io_uring: the operation in flight
-    slow_task slow_;                               ///< epoll: the waiting loop, when it waits
-    typename slow_task::awaiter slow_awaiter_{};   ///< and how this operation awaits it
 };
 
 /// An `io_operation` on `src`.

@@ -288,7 +288,7 @@ private:
             binding_->outer = outer_locals;
             ctx.locals = binding_;
         }
-        run_trampoline(b.resume_point);
+        poll_resumable(b);
         ctx.locals = outer_locals;
         ctx.task = outer;
         if (b.top.done()) {
@@ -383,7 +383,7 @@ private:
     static void clone(wake_target* w) noexcept { self(w).set->retain(); }
     static void drop(wake_target* w) noexcept { self(w).set->release(); }
     static const wake_vtable* vtable() noexcept {
-        static constexpr wake_vtable table{&wake_by_val, &wake_by_ref, &clone, &drop};
+        static constexpr wake_vtable table{&wake_by_val, &wake_by_ref, &clone, &drop, true};
         return &table;
     }
 

@@ -75,7 +75,7 @@ inline void drop_task_ref(wake_target* w) noexcept {
 
 template <class Promise>
 inline constexpr task_vtable task_vtable_for{
-    {&wake_task_by_val, &wake_task_by_ref, &clone_task_ref, &drop_task_ref},
+    {&wake_task_by_val, &wake_task_by_ref, &clone_task_ref, &drop_task_ref, true},
     [](task_header* t) noexcept -> std::exception_ptr {
         return std::coroutine_handle<Promise>::from_address(t->frame()).promise().exception();
     },
@@ -138,7 +138,7 @@ void run_task(task_header* t, S& sched) noexcept {
     thread_context& ctx = context();
     resumable* outer = std::exchange(ctx.task, t);
     ctx.budget = coop_budget_per_poll;
-    run_trampoline(t->resume_point);
+    poll_resumable(*t);
     ctx.budget = UINT32_MAX;
     ctx.task = outer;
     if (t->coroutine().done()) {
