@@ -3,9 +3,9 @@
 # writes OUT_STEM-echo.{svg,png} (the sync-vs-async answer) and OUT_STEM-runtime.{svg,png}
 # (file_read by reader, and the runtime workloads: eddy's and tokio's bars side by side).
 
-servers = "sync epoll-loop eddy-epoll eddy-uring tokio"
-label(s) = s eq "sync" ? "sync (thread per connection)" : (s eq "tokio" ? "tokio 1.24" : (s eq "epoll-loop" ? "epoll loop, no runtime" : s))
-color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : (s eq "tokio" ? "#ff7f0e" : (s eq "epoll-loop" ? "#7f7f7f" : "#2ca02c")))
+servers = "sync epoll-loop uring-loop eddy-epoll eddy-uring tokio"
+label(s) = s eq "sync" ? "sync (thread per connection)" : (s eq "tokio" ? "tokio 1.24" : (s eq "epoll-loop" ? "epoll loop, no runtime" : (s eq "uring-loop" ? "io_uring loop, no runtime" : s)))
+color(s) = s eq "sync" ? "#d62728" : (s eq "eddy-epoll" ? "#1f77b4" : (s eq "tokio" ? "#ff7f0e" : (s eq "epoll-loop" ? "#7f7f7f" : (s eq "uring-loop" ? "#8c564b" : "#2ca02c"))))
 # An empty panel that says so (plotting nothing at all is an error to gnuplot).
 no_data = 'set label 1 "not measured in this run" at graph 0.5, graph 0.5 center; ' . \
           'unset logscale y; set yrange [0:1]; plot 2 notitle; unset label 1'

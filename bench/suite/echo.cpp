@@ -28,8 +28,9 @@
 //                      several, msgs/s is their median and the other figures are those of the
 //                      median repetition (the lower of the middle two for an even count).
 //   EDDY_ECHO_SERVERS  comma-separated runtimes to run, e.g. `sync,eddy-epoll` (default: all):
-//                      sync, epoll-loop, eddy-epoll, eddy-uring, tokio (epoll-loop: a hand-written
-//                      epoll loop, the reference; echo_loop.hpp). The tokio server is a separate
+//                      sync, epoll-loop, uring-loop, eddy-epoll, eddy-uring, tokio (epoll-loop and
+//                      uring-loop: hand-written epoll and io_uring loops, the references with no
+//                      runtime; echo_loop.hpp, echo_uring_loop.hpp). The tokio server is a separate
 //                      Rust program (echo_tokio.hpp); when it is not built, it is skipped with a
 //                      note.
 //   EDDY_TOKIO_ECHO    the tokio server's program (default: tokio_echo next to the suite binary).
@@ -51,6 +52,7 @@
 #include "suite/echo_loop.hpp"
 #include "suite/echo_server.hpp"
 #include "suite/echo_tokio.hpp"
+#include "suite/echo_uring_loop.hpp"
 #include "suite/suite.hpp"
 
 namespace {
@@ -66,10 +68,12 @@ struct echo_server {
 
 // The servers measured, in output order. To add one, include the header with its serve function
 // (the contract is at the top of echo_server.hpp) and add one line. eddy's two servers are in
-// echo_eddy.hpp, Tokio's in echo_tokio.hpp, the hand-written epoll loop in echo_loop.hpp.
+// echo_eddy.hpp, Tokio's in echo_tokio.hpp, the hand-written epoll loop in echo_loop.hpp and the
+// hand-written io_uring loop in echo_uring_loop.hpp.
 const echo_server servers[] = {
     {"sync", suite::serve_sync, nullptr, nullptr},
     {"epoll-loop", suite::serve_epoll_loop, nullptr, nullptr},
+    {"uring-loop", suite::serve_uring_loop, nullptr, nullptr},
     {"eddy-epoll", suite::serve_eddy_epoll, nullptr, nullptr},
     {"eddy-uring", suite::serve_eddy_uring, nullptr, nullptr},
     {"tokio", suite::serve_tokio, suite::tokio_available,
