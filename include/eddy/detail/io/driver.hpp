@@ -5,8 +5,9 @@
 //! Turning the driver: the thread that holds the time driver's park role sleeps in `wait()`
 //! (through `parker::park_in`) until an I/O event, the next timer or a wake; running workers call
 //! `poll()` every `event_interval` polls so I/O is not starved while every worker is busy, and
-//! `flush()` after every task they poll (io_uring submits the operations queued meanwhile in one
-//! system call). Only one thread turns the driver at a time; `poll()` skips when another does.
+//! `flush()` once they have no task queued, or after `max_unflushed_polls` tasks (io_uring submits
+//! the operations queued meanwhile in one system call). Only one thread turns the driver at a
+//! time; `poll()` skips when another does.
 //!
 //! Lifetime: the runtime and every socket share the driver (`std::shared_ptr`), so a socket that
 //! outlives its runtime can still be closed. After the runtime shut down (`shut_down()`), new
@@ -26,6 +27,11 @@
 #include <optional>
 
 namespace eddy::detail {
+
+/// A worker flushes the driver when its queue runs dry, or after this many polls in a row: one
+/// system call submits what that many tasks queued (on io_uring), and an operation waits at most
+/// that many polls before the kernel sees it.
+inline constexpr std::uint32_t max_unflushed_polls = 16;
 
 class io_driver : public park_driver {
 public:

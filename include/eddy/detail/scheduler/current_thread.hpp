@@ -110,6 +110,7 @@ public:
         ctx.blocking = blocking_;
 
         std::uint32_t tick = 0;
+        std::uint32_t unflushed = 0; // tasks polled since the I/O driver's last flush
         // ORDERING: acquire pairs with shutdown's release of closed_. A shutdown from another
         // thread (a blocking closure's block_on outliving the runtime) ends the loop; the caller
         // then finds the root unfinished and reports it cancelled.
@@ -122,7 +123,10 @@ public:
                 ran = true;
                 polls_.add();
                 run_task(t, *this);
-                io_->flush(); // the operations the task queued, in one batch
+                if (++unflushed >= max_unflushed_polls || local_.size() == 0) {
+                    unflushed = 0;
+                    io_->flush(); // the operations the tasks queued, in one batch
+                }
                 if (is_complete(root))
                     return;
             }

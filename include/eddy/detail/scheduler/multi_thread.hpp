@@ -281,7 +281,11 @@ private:
                 t = steal_work(w);
             if (t != nullptr) {
                 run(w, t);
-                io_->flush(); // the operations the task queued, in one batch
+                if (++w.unflushed >= max_unflushed_polls ||
+                    (w.lifo == nullptr && w.queue.is_empty())) {
+                    w.unflushed = 0;
+                    io_->flush(); // the operations the tasks queued, in one batch
+                }
             } else {
                 park(w);
             }

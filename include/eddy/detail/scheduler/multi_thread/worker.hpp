@@ -48,6 +48,7 @@ struct alignas(64) worker {
     // Owner-only state.
     task_header* lifo = nullptr; ///< the task the running task woke last: polled next
     std::uint32_t tick = 0;
+    std::uint32_t unflushed = 0; ///< tasks polled since the I/O driver's last flush
     bool searching = false;
     fast_rand rng;
     /// Each other worker's `progress` at this worker's last look (see `rescue_stranded`).
