@@ -41,7 +41,10 @@ struct runtime_metrics {
     std::uint64_t io_registered_sources = 0; ///< fds registered with the driver now (epoll)
     std::uint64_t io_events = 0;             ///< readiness events (epoll) or completions (io_uring)
     std::uint64_t io_submissions = 0;        ///< operations handed to the kernel (io_uring)
-    std::uint64_t io_driver_wakes = 0;       ///< times another thread woke the driver's sleeper
+    /// System calls that handed them over (io_uring): `io_submissions / io_submit_calls` is the
+    /// average batch. A worker submits once its run queue is empty, or every 16 tasks it polls.
+    std::uint64_t io_submit_calls = 0;
+    std::uint64_t io_driver_wakes = 0; ///< times another thread woke the driver's sleeper
     /// Socket operations whose system call found nothing to do (EAGAIN), so they waited for
     /// readiness and called again (epoll): each is a system call spent for nothing. A socket known
     /// to be drained is not tried until its next event, so a request-response exchange adds

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/socket.h>
@@ -191,6 +192,48 @@ TEST_CASE("io ops: operations joined in one task each wait and complete", "[io][
         co_await writer;
     }());
     SUCCEED();
+}
+
+TEST_CASE("io ops: operations queued by many tasks go to the kernel in a few system calls",
+          "[io][ops][uring]") {
+    const bool multi = GENERATE(false, true);
+    const eddy::test::io_config cfg{eddy::io_backend::io_uring, multi};
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    constexpr std::uint64_t tasks = 64;
+    // The receives that 64 tasks queue, one each, polled in a row: operations and system calls.
+    const auto [submitted, calls] =
+        rt.block_on([]() -> eddy::task<std::pair<std::uint64_t, std::uint64_t>> {
+            const auto before = eddy::runtime::handle::current().metrics();
+            std::vector<pair_of_sources> pairs;
+            pairs.reserve(tasks); // the tasks point into it
+            std::vector<eddy::join_handle<std::size_t>> handles;
+            for (std::uint64_t i = 0; i < tasks; ++i) {
+                pairs.push_back(make_pair());
+                handles.push_back(eddy::spawn([](io_source* s) -> eddy::task<std::size_t> {
+                    std::array<char, 16> buf{};
+                    auto r = co_await eddy::detail::recv(*s, buf.data(), buf.size());
+                    co_return r ? *r : 0;
+                }(&pairs.back().b)));
+            }
+            // Suspended, not yielding: the queue runs dry and the worker submits.
+            co_await eddy::sleep(std::chrono::milliseconds(5));
+            const auto after = eddy::runtime::handle::current().metrics();
+            for (auto& p : pairs) {
+                auto s = co_await eddy::detail::send(p.a, "x", 1);
+                ensure(s && *s == 1, "send");
+            }
+            for (auto& h : handles)
+                ensure(co_await h == 1, "every recv completes");
+            co_return std::pair{after.io_submissions - before.io_submissions,
+                                after.io_submit_calls - before.io_submit_calls};
+        }());
+    INFO(submitted << " operations in " << calls << " system calls");
+    CHECK(submitted == tasks);
+    // A worker submits when its queue runs dry, or every 16 tasks it polls: a handful of calls
+    // (5 on one thread). Two workers split the tasks as stealing goes, so only batching at all
+    // is certain there.
+    CHECK(calls <= (multi ? tasks - 1 : tasks / 8));
 }
 
 TEST_CASE("io ops: an operation moved before it is awaited, ready or not", "[io][ops]") {

@@ -63,6 +63,7 @@ public:
         m.io_registered_sources = sources_.load(memory_order_relaxed);
         m.io_events = events_.load(memory_order_relaxed);
         m.io_submissions = submissions_.load(memory_order_relaxed);
+        m.io_submit_calls = submit_calls_.load(memory_order_relaxed);
         m.io_driver_wakes = wakes_.load(memory_order_relaxed);
         m.io_would_block = would_block_.load(memory_order_relaxed);
     }
@@ -79,8 +80,10 @@ protected:
     atomic<bool> unsubmitted_{false};
 
     void count_events(std::size_t n) noexcept { events_.fetch_add(n, memory_order_relaxed); }
+    /// One system call handed `n` operations to the kernel.
     void count_submissions(std::size_t n) noexcept {
         submissions_.fetch_add(n, memory_order_relaxed);
+        submit_calls_.fetch_add(1, memory_order_relaxed);
     }
     void count_wake() noexcept { wakes_.fetch_add(1, memory_order_relaxed); }
     void count_source(std::int64_t delta) noexcept {
@@ -103,6 +106,7 @@ private:
     atomic<std::uint64_t> sources_{0};
     atomic<std::uint64_t> events_{0};
     atomic<std::uint64_t> submissions_{0};
+    atomic<std::uint64_t> submit_calls_{0};
     atomic<std::uint64_t> wakes_{0};
     atomic<std::uint64_t> would_block_{0};
 };
