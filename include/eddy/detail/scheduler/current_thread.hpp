@@ -135,6 +135,8 @@ public:
             time_.process();
             publish_depths();
             if (!ran && local_.size() == 0) {
+                unflushed = 0;
+                io_->flush();
                 parks_.add();
                 // Sleep until the next timer (or a remote wake). A paused clock jumps to the next
                 // timer instead, unless blocking closures may still wake someone.

@@ -287,6 +287,10 @@ private:
                     io_->flush(); // the operations the tasks queued, in one batch
                 }
             } else {
+                // Before sleeping: a worker that does not hold the driver sleeps on its own
+                // parker, and nobody else submits its ring's operations.
+                w.unflushed = 0;
+                io_->flush();
                 park(w);
             }
         }
