@@ -33,21 +33,10 @@ struct pair_of_sources {
     io_source b;
 };
 
-/// A connected AF_UNIX stream socket pair owned by the current runtime.
-pair_of_sources make_pair() {
+/// A connected AF_UNIX socket pair (`SOCK_STREAM` or `SOCK_DGRAM`) owned by the current runtime.
+pair_of_sources make_pair(int type = SOCK_STREAM) {
     int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-    auto a = io_source::adopt(fds[0]);
-    auto b = io_source::adopt(fds[1]);
-    REQUIRE(a.has_value());
-    REQUIRE(b.has_value());
-    return {std::move(*a), std::move(*b)};
-}
-
-/// A connected AF_UNIX datagram socket pair owned by the current runtime.
-pair_of_sources make_datagram_pair() {
-    int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0);
+    REQUIRE(::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) == 0);
     auto a = io_source::adopt(fds[0]);
     auto b = io_source::adopt(fds[1]);
     REQUIRE(a.has_value());
@@ -122,7 +111,7 @@ TEST_CASE("io ops: a reader woken for a datagram another reader took waits again
     auto rt = cfg.runtime();
     const std::uint64_t before = rt.get_handle().metrics().io_would_block;
     rt.block_on([]() -> eddy::task<> {
-        auto p = make_datagram_pair();
+        auto p = make_pair(SOCK_DGRAM);
         std::atomic<int> returned{0};
         auto first = eddy::spawn(receive_one(&p.b, &returned));
         auto second = eddy::spawn(receive_one(&p.b, &returned));
