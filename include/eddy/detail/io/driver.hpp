@@ -5,9 +5,9 @@
 //! Turning the driver: the thread that holds the time driver's park role sleeps in `wait()`
 //! (through `parker::park_in`) until an I/O event, the next timer or a wake; running workers call
 //! `poll()` every `event_interval` polls so I/O is not starved while every worker is busy, and
-//! `flush()` once they have no task queued, or after `max_unflushed_polls` tasks (io_uring submits
-//! the operations queued meanwhile in one system call). Only one thread turns the driver at a
-//! time; `poll()` skips when another does.
+//! `flush()` once they have no task queued, after `flush_batch::max_polls` tasks, and before they
+//! sleep (io_uring submits the operations queued meanwhile in one system call). Only one thread
+//! turns the driver at a time; `poll()` skips when another does.
 //!
 //! Lifetime: the runtime and every socket share the driver (`std::shared_ptr`), so a socket that
 //! outlives its runtime can still be closed. After the runtime shut down (`shut_down()`), new
@@ -27,11 +27,6 @@
 #include <optional>
 
 namespace eddy::detail {
-
-/// A worker flushes the driver when its queue runs dry, or after this many polls in a row: one
-/// system call submits what that many tasks queued (on io_uring), and an operation waits at most
-/// that many polls before the kernel sees it.
-inline constexpr std::uint32_t max_unflushed_polls = 16;
 
 class io_driver : public park_driver {
 public:
@@ -109,6 +104,30 @@ private:
     atomic<std::uint64_t> submit_calls_{0};
     atomic<std::uint64_t> wakes_{0};
     atomic<std::uint64_t> would_block_{0};
+};
+
+/// When a worker flushes the driver: when its run queue runs dry, after `max_polls` polls in a
+/// row (one system call submits what that many tasks queued, on io_uring, and an operation waits
+/// at most that many polls before the kernel sees it), and before it sleeps (a worker that does
+/// not hold the driver sleeps on its own parker, and no other thread submits its operations).
+class flush_batch {
+public:
+    static constexpr std::uint32_t max_polls = 16;
+
+    /// After polling a task; `queue_empty`: the worker has no task queued now.
+    void after_poll(io_driver& d, bool queue_empty) noexcept {
+        if (++unflushed_ >= max_polls || queue_empty)
+            now(d);
+    }
+
+    /// Before sleeping.
+    void now(io_driver& d) noexcept {
+        unflushed_ = 0;
+        d.flush();
+    }
+
+private:
+    std::uint32_t unflushed_ = 0; ///< tasks polled since the last flush
 };
 
 } // namespace eddy::detail

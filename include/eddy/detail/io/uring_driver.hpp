@@ -12,11 +12,10 @@
 //! Submitting: an operation prepares its SQE under its ring's `sq_lock`, with a
 //! `uring_completion` inside the awaiter as user data. Each worker hands its own ring's SQEs to
 //! the kernel in one system call by `flush()`, which it calls once its run queue is empty (or
-//! after `max_unflushed_polls` tasks), and in `wait()` before it sleeps: a batch per scheduler
-//! turn. No thread submits another's queued
-//! entries (the task work of a request runs on the thread that submitted it, and would then
-//! contend on the ring's lock with the ring's worker); the rare paths that queue an entry on
-//! another worker's ring (cancellations) submit it at once.
+//! after `flush_batch::max_polls` tasks) and before it sleeps: a batch per scheduler turn. No
+//! thread submits another's queued entries (the task work of a request runs on the thread that
+//! submitted it, and would then contend on the ring's lock with the ring's worker); the rare paths
+//! that queue an entry on another worker's ring (cancellations) submit it at once.
 //!
 //! Completing: whoever turns a ring (`poll` and `wait` try every ring, under that ring's
 //! `cq_lock`) reaps its CQEs, stores each result in its `uring_completion` and marks it DONE,

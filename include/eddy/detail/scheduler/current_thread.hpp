@@ -110,7 +110,7 @@ public:
         ctx.blocking = blocking_;
 
         std::uint32_t tick = 0;
-        std::uint32_t unflushed = 0; // tasks polled since the I/O driver's last flush
+        flush_batch flushes;
         // ORDERING: acquire pairs with shutdown's release of closed_. A shutdown from another
         // thread (a blocking closure's block_on outliving the runtime) ends the loop; the caller
         // then finds the root unfinished and reports it cancelled.
@@ -123,10 +123,7 @@ public:
                 ran = true;
                 polls_.add();
                 run_task(t, *this);
-                if (++unflushed >= max_unflushed_polls || local_.size() == 0) {
-                    unflushed = 0;
-                    io_->flush(); // the operations the tasks queued, in one batch
-                }
+                flushes.after_poll(*io_, local_.size() == 0);
                 if (is_complete(root))
                     return;
             }
@@ -135,8 +132,7 @@ public:
             time_.process();
             publish_depths();
             if (!ran && local_.size() == 0) {
-                unflushed = 0;
-                io_->flush();
+                flushes.now(*io_);
                 parks_.add();
                 // Sleep until the next timer (or a remote wake). A paused clock jumps to the next
                 // timer instead, unless blocking closures may still wake someone.

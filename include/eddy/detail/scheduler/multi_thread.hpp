@@ -281,16 +281,9 @@ private:
                 t = steal_work(w);
             if (t != nullptr) {
                 run(w, t);
-                if (++w.unflushed >= max_unflushed_polls ||
-                    (w.lifo == nullptr && w.queue.is_empty())) {
-                    w.unflushed = 0;
-                    io_->flush(); // the operations the tasks queued, in one batch
-                }
+                w.flushes.after_poll(*io_, w.lifo == nullptr && w.queue.is_empty());
             } else {
-                // Before sleeping: a worker that does not hold the driver sleeps on its own
-                // parker, and nobody else submits its ring's operations.
-                w.unflushed = 0;
-                io_->flush();
+                w.flushes.now(*io_);
                 park(w);
             }
         }

@@ -10,6 +10,7 @@
 
 #include <eddy/runtime_metrics.hpp>
 
+#include <eddy/detail/io/driver.hpp>
 #include <eddy/detail/scheduler/multi_thread/local_queue.hpp>
 #include <eddy/detail/scheduler/park.hpp>
 #include <eddy/detail/sync/atomic.hpp>
@@ -48,7 +49,7 @@ struct alignas(64) worker {
     // Owner-only state.
     task_header* lifo = nullptr; ///< the task the running task woke last: polled next
     std::uint32_t tick = 0;
-    std::uint32_t unflushed = 0; ///< tasks polled since the I/O driver's last flush
+    flush_batch flushes; ///< when this worker submits its tasks' I/O
     bool searching = false;
     fast_rand rng;
     /// Each other worker's `progress` at this worker's last look (see `rescue_stranded`).
