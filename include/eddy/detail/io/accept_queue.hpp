@@ -36,7 +36,6 @@
 #include <mutex>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -141,8 +140,7 @@ public:
     [[nodiscard]] awaiter ready() noexcept { return awaiter(*this); }
 
 private:
-    static void handle_cqe(uring_completion& base, const io_uring_cqe& cqe,
-                           std::vector<wake_target*>& wakes) noexcept {
+    static wake_target* handle_cqe(uring_completion& base, const io_uring_cqe& cqe) noexcept {
         auto& q = static_cast<accept_queue&>(base);
         const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
         std::unique_lock lock(q.lock_);
@@ -156,8 +154,7 @@ private:
         }
         // One waiter per CQE; a waiter that takes a connection and leaves more behind wakes the
         // next (try_take), so several tasks accepting on one listener all make progress.
-        if (wake_target* w = q.take_waiter())
-            wakes.push_back(w);
+        wake_target* w = q.take_waiter();
         if (more && q.fds_.size() >= max_queued && !q.stopping_) {
             q.stopping_ = true;
             q.driver_.cancel_async(q);
@@ -168,6 +165,7 @@ private:
             // uring_driver::cancel; it still takes the lock before touching anything.
             q.state.store(uring_completion::done, memory_order_release);
         }
+        return w;
     }
 
     uring_driver& driver_;

@@ -15,9 +15,6 @@
 //! completed in the kernel just before the cancel (a receive's bytes are then in the buffer but
 //! not reported), as with any completion-based API.
 //!
-//! Stream sockets on io_uring read through a multishot receive instead (detail/io/recv_queue.hpp,
-//! detail/net/stream.hpp); the receive here serves datagrams and the kernels without it.
-//!
 //! Ready paths spend the cooperative budget, so a loop over an always-ready socket yields.
 
 #include <eddy/config.hpp>

@@ -12,10 +12,6 @@
 //! closed). Registering adds the fd edge-triggered, and epoll reports the readiness it has at
 //! that moment, so nothing that became ready before is missed. Two tasks using the two halves of
 //! one socket may race to register; `registration_lock_` makes it happen once.
-//!
-//! Stream sockets on io_uring read through a multishot receive (`recv_queue`) when the kernel has
-//! it, created by the first read. It is destroyed before the fd is closed or released; bytes it
-//! received and nobody read go with it.
 
 #include <eddy/config.hpp>
 
@@ -24,7 +20,6 @@
 #include <eddy/detail/context.hpp>
 #include <eddy/detail/io/driver.hpp>
 #include <eddy/detail/io/epoll_driver.hpp>
-#include <eddy/detail/io/recv_queue.hpp>
 #include <eddy/detail/io/uring_driver.hpp>
 #include <eddy/detail/scheduler/runtime_core.hpp>
 #include <eddy/detail/sync/atomic.hpp>
@@ -82,8 +77,7 @@ public:
     io_source(io_source&& other) noexcept
         : driver_(std::move(other.driver_)),
           fd_(std::exchange(other.fd_, -1)),
-          registered_(other.registered_.exchange(nullptr, memory_order_relaxed)),
-          queue_(other.queue_.exchange(nullptr, memory_order_relaxed)) {}
+          registered_(other.registered_.exchange(nullptr, memory_order_relaxed)) {}
 
     io_source& operator=(io_source&& other) noexcept {
         if (this != &other) {
@@ -92,8 +86,6 @@ public:
             fd_ = std::exchange(other.fd_, -1);
             registered_.store(other.registered_.exchange(nullptr, memory_order_relaxed),
                               memory_order_relaxed);
-            queue_.store(other.queue_.exchange(nullptr, memory_order_relaxed),
-                         memory_order_relaxed);
         }
         return *this;
     }
@@ -132,28 +124,6 @@ public:
         return io;
     }
 
-    /// A stream socket's multishot receive on io_uring, created now if needed; null on epoll or
-    /// when the kernel has none. The caller checked that the source is open.
-    [[nodiscard]] recv_queue* receive_queue() {
-        if (!completion_based() || !uring().multishot_recv())
-            return nullptr;
-        // ORDERING: acquire pairs with the release below.
-        if (recv_queue* q = queue_.load(memory_order_acquire))
-            return q;
-        std::lock_guard lock(registration_lock_);
-        recv_queue* q = queue_.load(memory_order_relaxed);
-        if (q == nullptr) {
-            q = new recv_queue(uring(), fd_);
-            queue_.store(q, memory_order_release);
-        }
-        return q;
-    }
-
-    /// The multishot receive if one was created.
-    [[nodiscard]] recv_queue* existing_receive_queue() const noexcept {
-        return queue_.load(memory_order_acquire);
-    }
-
     /// Gives up the fd without closing it (deregistered first).
     [[nodiscard]] int release() noexcept {
         deregister();
@@ -177,7 +147,6 @@ private:
     io_source(std::shared_ptr<io_driver> d, int fd) noexcept : driver_(std::move(d)), fd_(fd) {}
 
     void deregister() noexcept {
-        delete queue_.exchange(nullptr, memory_order_acq_rel); // waits for its last completion
         if (scheduled_io* io = registered_.exchange(nullptr, memory_order_acq_rel))
             static_cast<epoll_driver&>(*driver_).deregister(io);
     }
@@ -195,7 +164,6 @@ private:
     std::shared_ptr<io_driver> driver_;
     int fd_ = -1;
     atomic<scheduled_io*> registered_{nullptr};
-    atomic<recv_queue*> queue_{nullptr}; ///< owned
     spin_lock registration_lock_;
 };
 

@@ -38,11 +38,6 @@
 //! once; a file read already running in an io-wq worker is waited for. An operation still
 //! queued (not yet submitted) is withdrawn instead: it never reaches the kernel.
 //!
-//! Provided buffers: when the kernel has multishot receive (probed at construction on a socket
-//! pair), every ring gets a buffer ring (`uring_buffers`) that the stream sockets' receives fill
-//! (detail/io/recv_queue.hpp). The CQE handler copies a buffer out and hands it back at once,
-//! under the ring's cq_lock, which serializes the hand-backs.
-//!
 //! Setup: a ring is used by several threads (a task moves between workers, an awaiter may be
 //! destroyed anywhere), so IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN (which let only the
 //! submitting thread reap) are not used. COOP_TASKRUN + TASKRUN_FLAG are, when the kernel accepts
@@ -84,38 +79,12 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 namespace eddy::detail {
 
 /// Test hook: makes the next io_uring setups fail with ENOSYS, as on a kernel without io_uring.
 inline atomic<bool> simulate_io_uring_unavailable{false};
-
-/// Test hook: the next drivers behave as on a kernel without multishot receive (before 6.0).
-inline atomic<bool> simulate_no_multishot_recv{false};
-
-/// A ring's provided buffers (a buffer ring, Linux 5.19), which multishot receives fill. The
-/// data area is mapped, not allocated, so only the pages a receive touched take memory.
-struct uring_buffers {
-    static constexpr unsigned count = 1024;
-    static constexpr unsigned size = 2048;
-    static constexpr std::uint16_t group = 0;
-
-    io_uring_buf_ring* ring = nullptr; ///< registered with the kernel when non-null
-    std::byte* data = nullptr;         ///< count * size bytes
-
-    [[nodiscard]] std::byte* buffer(unsigned id) const noexcept {
-        return data + static_cast<std::size_t>(id) * size;
-    }
-    /// Hands buffer `id` back to the kernel. Callers serialize (the ring's cq_lock).
-    void give_back(unsigned id) noexcept {
-        io_uring_buf_ring_add(ring, buffer(id), size, static_cast<unsigned short>(id),
-                              io_uring_buf_ring_mask(count), 0);
-        io_uring_buf_ring_advance(ring, 1);
-    }
-};
 
 /// One ring of the driver: the kernel's rings, the lock that guards preparing entries, and the
 /// lock held by the thread reaping completions.
@@ -125,7 +94,6 @@ struct alignas(64) uring_ring {
     std::mutex cq_lock;
     atomic<bool> unsubmitted{false}; ///< entries prepared and not yet handed to the kernel
     bool initialized = false;
-    uring_buffers buffers; ///< set up when the kernel has multishot receive
 };
 
 /// One operation's completion record, inside the awaiter that waits for it.
@@ -141,12 +109,11 @@ struct uring_completion {
     wake_target* waker = nullptr;
     uring_ring* ring = nullptr; ///< where it was submitted (set before PENDING is published)
 
-    /// Multishot operations: handles every CQE, under the ring's cq_lock, instead of the one-shot
-    /// protocol above, and appends the wakers to wake once the lock is released to `wakes`. On
-    /// the final CQE (no IORING_CQE_F_MORE) it stores DONE (release), or re-arms the operation
-    /// (`submit_at_once`), and then no longer touches the completion.
-    using cqe_handler = void (*)(uring_completion&, const io_uring_cqe&,
-                                 std::vector<wake_target*>& wakes) noexcept;
+    /// Multishot operations: handles every CQE, under the driver's lock, instead of the one-shot
+    /// protocol above, and returns a waker to wake once the lock is released (or null). On the
+    /// final CQE (no IORING_CQE_F_MORE) it stores DONE (release) and then no longer touches the
+    /// completion.
+    using cqe_handler = wake_target* (*)(uring_completion&, const io_uring_cqe&) noexcept;
     cqe_handler on_cqe = nullptr;
 };
 
@@ -169,7 +136,6 @@ public:
                 else
                     setup_more(*rings_[i], entries);
             }
-            setup_buffers();
             wakefd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (wakefd_ < 0)
                 throw std::system_error(errno, std::system_category(), "eddy: eventfd");
@@ -206,7 +172,19 @@ public:
         for (;;) {
             {
                 std::lock_guard lock(r.sq_lock);
-                if (prepare_locked(r, c, prep)) {
+                io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
+                if (sqe == nullptr) {
+                    submit_locked(r); // full: hand the batch over and take a fresh entry
+                    sqe = io_uring_get_sqe(&r.ring);
+                }
+                if (sqe != nullptr) {
+                    prep(sqe);
+                    io_uring_sqe_set_data(sqe, &c);
+                    c.ring = &r;
+                    // ORDERING: release pairs with complete()'s acquire (the kernel orders the
+                    // CQE after this submission, but ThreadSanitizer cannot see through it) and
+                    // with cancel()'s, which reads `c.ring`.
+                    c.state.store(uring_completion::pending, memory_order_release);
                     mark_unsubmitted(r);
                     return;
                 }
@@ -215,34 +193,6 @@ public:
             poll();
             std::this_thread::yield();
         }
-    }
-
-    /// Like `submit`, on ring `r`, handed to the kernel at once: for a CQE handler re-arming its
-    /// multishot operation (it may run on any thread, which may never flush `r`). Rare paths
-    /// only. Without a free entry the operation is not armed: returns false.
-    template <class Prep>
-    bool submit_at_once(uring_ring& r, uring_completion& c, Prep&& prep) noexcept {
-        std::lock_guard lock(r.sq_lock);
-        const bool queued = prepare_locked(r, c, prep);
-        submit_locked(r);
-        return queued;
-    }
-
-    /// Whether the rings have provided buffers and the kernel multishot receive (Linux 6.0).
-    [[nodiscard]] bool multishot_recv() const noexcept { return multishot_recv_; }
-
-    /// Multishot receives a CQE handler re-armed at once (the ring ran out of buffers while a
-    /// read waited).
-    [[nodiscard]] std::uint64_t multishot_rearms() const noexcept {
-        return rearms_.load(memory_order_relaxed);
-    }
-    void count_rearm() noexcept { rearms_.fetch_add(1, memory_order_relaxed); }
-
-    /// Prepares a multishot receive on `fd` into ring `r`'s provided buffers.
-    static void prep_multishot_recv(io_uring_sqe* sqe, int fd) noexcept {
-        io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = uring_buffers::group;
     }
 
     void flush_queued() noexcept override {
@@ -364,125 +314,6 @@ public:
 private:
     static constexpr std::uint64_t cancel_tag = 0;
 
-    /// Takes an entry of `r`, submitting the queued batch first when the queue is full, and
-    /// prepares `c`'s operation in it; false when the kernel would not take the batch. Caller
-    /// holds r.sq_lock.
-    template <class Prep>
-    bool prepare_locked(uring_ring& r, uring_completion& c, Prep& prep) noexcept {
-        io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
-        if (sqe == nullptr) {
-            submit_locked(r); // full: hand the batch over and take a fresh entry
-            sqe = io_uring_get_sqe(&r.ring);
-        }
-        if (sqe == nullptr)
-            return false;
-        prep(sqe);
-        io_uring_sqe_set_data(sqe, &c);
-        c.ring = &r;
-        // ORDERING: release pairs with complete()'s acquire (the kernel orders the CQE after
-        // this submission, but ThreadSanitizer cannot see through it) and with cancel()'s, which
-        // reads `c.ring`.
-        c.state.store(uring_completion::pending, memory_order_release);
-        return true;
-    }
-
-    /// Gives every ring provided buffers, if the kernel has multishot receive: tried on ring 0
-    /// (still idle) with a socket pair holding one byte.
-    void setup_buffers() {
-        if (simulate_no_multishot_recv.load(memory_order_relaxed))
-            return;
-        if (!register_buffers(*rings_[0]) || !probe_multishot_recv(*rings_[0]))
-            return;
-        for (std::size_t i = 1; i < rings_.size(); ++i) {
-            if (!register_buffers(*rings_[i]))
-                return;
-        }
-        multishot_recv_ = true;
-    }
-
-    static bool register_buffers(uring_ring& r) noexcept {
-        uring_buffers& b = r.buffers;
-        const std::size_t ring_bytes = uring_buffers::count * sizeof(io_uring_buf);
-        const std::size_t data_bytes = std::size_t{uring_buffers::count} * uring_buffers::size;
-        void* ring_mem = ::mmap(nullptr, ring_bytes + data_bytes, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ring_mem == MAP_FAILED)
-            return false;
-        io_uring_buf_reg reg{};
-        reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_mem);
-        reg.ring_entries = uring_buffers::count;
-        reg.bgid = uring_buffers::group;
-        if (io_uring_register_buf_ring(&r.ring, &reg, 0) < 0) {
-            ::munmap(ring_mem, ring_bytes + data_bytes);
-            return false;
-        }
-        b.ring = static_cast<io_uring_buf_ring*>(ring_mem);
-        b.data = static_cast<std::byte*>(ring_mem) + ring_bytes;
-        io_uring_buf_ring_init(b.ring);
-        for (unsigned id = 0; id < uring_buffers::count; ++id) {
-            io_uring_buf_ring_add(
-                b.ring, b.buffer(id), uring_buffers::size, static_cast<unsigned short>(id),
-                io_uring_buf_ring_mask(uring_buffers::count), static_cast<int>(id));
-        }
-        io_uring_buf_ring_advance(b.ring, static_cast<int>(uring_buffers::count));
-        return true;
-    }
-
-    static void unmap_buffers(uring_ring& r) noexcept {
-        if (r.buffers.ring == nullptr)
-            return;
-        const std::size_t ring_bytes = uring_buffers::count * sizeof(io_uring_buf);
-        const std::size_t data_bytes = std::size_t{uring_buffers::count} * uring_buffers::size;
-        ::munmap(r.buffers.ring, ring_bytes + data_bytes);
-        r.buffers = {};
-    }
-
-    /// Whether a multishot receive on `r` delivers a byte and stays armed. A kernel before 6.0
-    /// rejects the flag (EINVAL) or completes once. Runs before any other operation: the probe's
-    /// entries carry the ignored tag, so nothing it leaves behind reaches a completion.
-    static bool probe_multishot_recv(uring_ring& r) noexcept {
-        int fds[2] = {-1, -1};
-        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-            return false;
-        bool supported = false;
-        bool armed = false;
-        const char byte = 0;
-        if (::write(fds[1], &byte, 1) == 1) {
-            if (io_uring_sqe* sqe = io_uring_get_sqe(&r.ring)) {
-                prep_multishot_recv(sqe, fds[0]);
-                io_uring_sqe_set_data64(sqe, cancel_tag);
-                armed = io_uring_submit(&r.ring) == 1;
-            }
-        }
-        // Its first completion, then (cancelled) its last. Bounded: a kernel that never
-        // answers leaves the probe's entries to be ignored.
-        bool cancelled = false;
-        for (int rounds = 0; armed && rounds < 4; ++rounds) {
-            io_uring_cqe* cqe = nullptr;
-            __kernel_timespec ts{1, 0};
-            if (io_uring_wait_cqe_timeout(&r.ring, &cqe, &ts) < 0)
-                break;
-            const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-            if ((cqe->flags & IORING_CQE_F_BUFFER) != 0)
-                r.buffers.give_back(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-            if (cqe->res == 1 && more && !cancelled)
-                supported = true;
-            io_uring_cqe_seen(&r.ring, cqe);
-            if (!more)
-                armed = false; // the receive ended (the cancel's own CQE may follow: ignored)
-            else if (!cancelled) {
-                if (io_uring_sqe* sqe = io_uring_get_sqe(&r.ring)) {
-                    io_uring_prep_cancel64(sqe, cancel_tag, 0);
-                    io_uring_sqe_set_data64(sqe, cancel_tag);
-                    cancelled = io_uring_submit(&r.ring) == 1;
-                }
-            }
-        }
-        ::close(fds[0]);
-        ::close(fds[1]);
-        return supported && !armed;
-    }
-
     /// Sets up ring 0: the flags the kernel accepts, then the features and opcodes eddy needs.
     void setup_first(uring_ring& r, unsigned entries) {
         const unsigned wanted[] = {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP |
@@ -543,9 +374,8 @@ private:
     void release_rings() noexcept {
         for (auto& r : rings_) {
             if (r->initialized)
-                io_uring_queue_exit(&r->ring); // unregisters the buffer ring too
+                io_uring_queue_exit(&r->ring);
             r->initialized = false;
-            unmap_buffers(*r);
         }
         if (wakefd_ >= 0)
             ::close(wakefd_);
@@ -689,7 +519,8 @@ private:
                 // ORDERING: acquire pairs with submit()'s release (ThreadSanitizer's view).
                 (void)c.state.load(memory_order_acquire);
                 if (c.on_cqe != nullptr) {
-                    c.on_cqe(c, *cqes[i], wakes);
+                    if (wake_target* w = c.on_cqe(c, *cqes[i]))
+                        wakes.push_back(w);
                 } else {
                     complete(c, *cqes[i], wakes, drops);
                 }
@@ -734,8 +565,6 @@ private:
     std::vector<std::unique_ptr<uring_ring>> rings_; ///< [i]: worker i's
     unsigned setup_flags_ = 0;
     unsigned features_ = 0;
-    bool multishot_recv_ = false;
-    atomic<std::uint64_t> rearms_{0};
     int wakefd_ = -1;
     atomic<bool> wake_requested_{false}; ///< set by wake(), consumed by the next wait()
 };

@@ -12,11 +12,9 @@
 #include <eddy/net/socket_address.hpp>
 #include <eddy/result.hpp>
 #include <eddy/task.hpp>
-#include <eddy/yield_now.hpp>
 
 #include <eddy/detail/io/accept_queue.hpp>
 #include <eddy/detail/io/ops.hpp>
-#include <eddy/detail/io/recv_queue.hpp>
 #include <eddy/detail/io/source.hpp>
 
 #include <cerrno>
@@ -37,46 +35,13 @@
 
 namespace eddy::detail {
 
-/// `read` on a stream socket: through the multishot receive (detail/io/recv_queue.hpp) on
-/// io_uring when the kernel has it, else the `io_operation` of a receive. Movable until it is
-/// first awaited; `buf` must outlive it.
-class [[nodiscard]] stream_read {
-    using operation =
-        decltype(detail::recv(std::declval<io_source&>(), nullptr, 0, 0, socket_kind::stream));
-
-public:
-    stream_read(io_source& s, void* buf, std::size_t len)
-        : op_(detail::recv(s, buf, len, 0, socket_kind::stream)) {
-        if (s.is_open() && !s.driver().is_shut_down()) {
-            if (recv_queue* q = s.receive_queue())
-                reader_.emplace(*q, static_cast<std::byte*>(buf), len);
-        }
-    }
-
-    bool await_ready() { return reader_ ? reader_->await_ready() : op_.await_ready(); }
-
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-        if (reader_)
-            return reader_->await_suspend(h) ? std::noop_coroutine() : h;
-        return op_.await_suspend(h);
-    }
-
-    result<std::size_t> await_resume() {
-        return reader_ ? reader_->await_resume() : op_.await_resume();
-    }
-
-private:
-    operation op_;
-    std::optional<recv_queue::reader> reader_;
-};
-
 /// `read_exact` and `write_all`: one call usually moves the whole buffer, so the first transfer
 /// is an `io_operation` awaited in place; only a short transfer (or one that has to wait)
 /// continues in a coroutine that loops until the buffer is done.
 template <bool Reading>
 auto stream_transfer(io_source& s, std::byte* data, std::size_t size) {
     if constexpr (Reading)
-        return stream_read(s, data, size);
+        return detail::recv(s, data, size, 0, socket_kind::stream);
     else
         return detail::send(s, data, size, 0, socket_kind::stream);
 }
@@ -164,11 +129,14 @@ template <class D>
 class stream_reader {
 public:
     /// Reads what is available (at least one byte), waiting if nothing is. 0 means the peer
-    /// closed its side (end of stream). An awaitable of `result<std::size_t>`.
-    stream_read read(std::span<std::byte> buf) {
-        return stream_read(self().source(), buf.data(), buf.size());
+    /// closed its side (end of stream). An awaitable of `result<std::size_t>` (an
+    /// `io_operation`).
+    auto read(std::span<std::byte> buf) {
+        return detail::recv(self().source(), buf.data(), buf.size(), 0, socket_kind::stream);
     }
-    stream_read read(void* buf, std::size_t len) { return stream_read(self().source(), buf, len); }
+    auto read(void* buf, std::size_t len) {
+        return detail::recv(self().source(), buf, len, 0, socket_kind::stream);
+    }
 
     /// Fills `buf` completely; `errc::unexpected_eof` when the stream ends first. An awaitable
     /// of `result<void>`.
@@ -176,61 +144,29 @@ public:
         return exact_transfer<true>(self().source(), buf.data(), buf.size());
     }
 
-    /// Like `read`, but leaves the bytes for the next read (MSG_PEEK). An awaitable of
-    /// `result<std::size_t>`.
-    task<result<std::size_t>> peek(std::span<std::byte> buf) {
-        io_source& s = self().source();
-        recv_queue* q = usable(s) ? s.receive_queue() : nullptr;
-        if (q == nullptr)
-            co_return co_await detail::recv(s, buf.data(), buf.size(), MSG_PEEK);
-        for (;;) {
-            if (auto r = q->try_take(buf.data(), buf.size(), true, true))
-                co_return *r;
-            co_await q->ready();
-        }
+    /// Like `read`, but leaves the bytes in the socket for the next read (MSG_PEEK).
+    auto peek(std::span<std::byte> buf) {
+        return detail::recv(self().source(), buf.data(), buf.size(), MSG_PEEK);
     }
 
     /// Waits until the socket has something to read (data, end of stream or an error) without
     /// reading it. With `try_read`, this lets a task hold no buffer while it waits: many idle
-    /// connections then cost no buffer memory each (on io_uring, the bytes that arrive wait in
-    /// the stream's receive queue). Cancel-safe.
+    /// connections then cost no buffer memory each. Cancel-safe.
     task<result<void>> readable() {
-        io_source& s = self().source();
-        recv_queue* q = usable(s) ? s.receive_queue() : nullptr;
-        if (q == nullptr)
-            co_return co_await detail::wait_ready(s, ready::read_interest);
-        std::byte none{};
-        if (q->try_take(&none, 1, true, true)) {
-            if (!coop::try_consume())
-                co_await yield_now();
-            co_return result<void>{};
-        }
-        co_await q->ready();
-        co_return result<void>{};
+        return detail::wait_ready(self().source(), ready::read_interest);
     }
 
     /// Reads what is available now without waiting: `std::errc::operation_would_block` when
     /// there is nothing (wait with `readable()` and try again), 0 at end of stream.
     result<std::size_t> try_read(std::span<std::byte> buf) noexcept {
-        io_source& s = self().source();
-        if (recv_queue* q = s.existing_receive_queue()) {
-            if (auto r = q->try_take(buf.data(), buf.size(), false, false))
-                return *r;
-            if (q->armed())
-                return std::make_error_code(std::errc::operation_would_block);
-            // Not receiving: the socket itself holds the next bytes.
-        }
-        const int fd = s.fd();
-        return detail::try_transfer(s, ready::read_interest, [&] {
+        const int fd = self().source().fd();
+        return detail::try_transfer(self().source(), ready::read_interest, [&] {
             return count_or_errno(::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT));
         });
     }
 
 private:
     D& self() noexcept { return static_cast<D&>(*this); }
-
-    /// Whether the stream's own checks (closed, shut down) leave the source to the queue.
-    static bool usable(io_source& s) noexcept { return s.is_open() && !s.driver().is_shut_down(); }
 };
 
 template <class D>
