@@ -225,6 +225,53 @@ TEST_CASE("io ops: operations queued by many tasks go to the kernel in a few sys
     CHECK(calls <= tasks / 8);
 }
 
+TEST_CASE("io ops: after a short stream send the next one waits for room first", "[io][ops]") {
+    const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
+    INFO(cfg.name());
+    auto rt = cfg.runtime();
+    rt.block_on([]() -> eddy::task<> {
+        using eddy::detail::socket_kind;
+        auto p = make_pair();
+        io_source* a = &p.a;
+        io_source* b = &p.b;
+        // The hint is io_uring's (epoll keeps the same knowledge in the fd's readiness bits).
+        const bool hinted = a->completion_based() && a->uring().has_poll_first();
+
+        auto s = co_await eddy::detail::send(*a, "0123456789", 10, 0, socket_kind::stream);
+        ensure(s && *s == 10, "a whole send");
+        ensure(!a->send_buffer_full(), "a whole send leaves no hint");
+
+        // Fill the send buffer (a short send), then send once more: that one waits for room,
+        // which the reader makes 5 ms later.
+        int small = 4096;
+        ensure(::setsockopt(a->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0,
+               "SO_SNDBUF");
+        std::vector<char> big(1 << 20, 'y');
+        auto first =
+            co_await eddy::detail::send(*a, big.data(), big.size(), 0, socket_kind::stream);
+        ensure(first && *first > 0 && *first < big.size(), "short send");
+        ensure(a->send_buffer_full() == hinted, "short send recorded");
+        const std::size_t want = 10 + *first + 1;
+        auto drain = eddy::spawn([](io_source* b, std::size_t want) -> eddy::task<std::size_t> {
+            co_await eddy::sleep(std::chrono::milliseconds(5));
+            std::vector<char> sink(64 * 1024);
+            std::size_t total = 0;
+            while (total < want) {
+                auto got = co_await eddy::detail::recv(*b, sink.data(), sink.size(), 0,
+                                                       socket_kind::stream);
+                ensure(got && *got > 0, "drain");
+                total += *got;
+            }
+            co_return total;
+        }(b, want));
+        auto second = co_await eddy::detail::send(*a, big.data(), 1, 0, socket_kind::stream);
+        ensure(second && *second == 1, "send after waiting for room");
+        ensure(!a->send_buffer_full(), "a whole send clears the hint");
+        ensure(co_await drain == want, "every byte arrives");
+    }());
+    SUCCEED();
+}
+
 TEST_CASE("io ops: an operation moved before it is awaited, ready or not", "[io][ops]") {
     const auto& cfg = eddy::test::io_configs[GENERATE(range(0, 4))];
     INFO(cfg.name());

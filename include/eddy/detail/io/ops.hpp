@@ -80,9 +80,16 @@ public:
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
+    /// Sets IORING_RECVSEND_POLL_FIRST on the send or receive before it is submitted.
+    void poll_first() noexcept { poll_first_ = true; }
+
     void await_suspend(std::coroutine_handle<> h) {
         completion_.waker = current_waker(h).release();
-        driver_.submit(completion_, prep_);
+        driver_.submit(completion_, [this](io_uring_sqe* sqe) {
+            prep_(sqe);
+            if (poll_first_)
+                sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        });
     }
 
     [[nodiscard]] std::int32_t await_resume() noexcept {
@@ -95,6 +102,7 @@ private:
     Prep prep_;
     uring_completion completion_;
     bool resumed_ = false;
+    bool poll_first_ = false;
 };
 
 inline std::error_code system_error_code(long negative_errno) noexcept {
@@ -170,7 +178,11 @@ EDDY_ALWAYS_INLINE long try_once(const io_source& src, std::uint32_t interest,
 /// source whose bit is clear is not tried: the operation waits for the next event (the fd is
 /// edge-triggered, so data that arrives later always brings one). That saves the next call's
 /// EAGAIN, one system call per message in a request-response exchange. 0 (datagrams, peeks)
-/// keeps the bit until a call returns EAGAIN.
+/// keeps the bit until a call returns EAGAIN. On io_uring a short send marks the next send
+/// IORING_RECVSEND_POLL_FIRST: the kernel waits for room before it tries, instead of trying,
+/// failing and then arming its poll. (Receives are not marked: in a request-response exchange
+/// the next request is often waiting by the time the receive is submitted, and a poll armed on
+/// a ready socket completes through task work, which costs more than the failed try it saves.)
 ///
 /// Movable until it is first awaited; the buffers the calls name must outlive it.
 template <class Attempt, class Prep, class Discard = keep_result>
@@ -232,6 +244,8 @@ public:
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
         if (src_->completion_based()) {
             uring_.emplace(src_->uring(), std::move(prep_));
+            if (sends_on_stream() && src_->send_buffer_full() && src_->uring().has_poll_first())
+                uring_->poll_first();
             uring_->await_suspend(h);
             return std::noop_coroutine();
         }
@@ -251,6 +265,8 @@ public:
     result<std::size_t> await_resume() {
         if (uring_) {
             const std::int32_t r = uring_->await_resume();
+            if (sends_on_stream())
+                src_->note_send(r > 0 && static_cast<std::size_t>(r) < drained_below_);
             if (r < 0)
                 return system_error_code(r);
             return static_cast<std::size_t>(r);
@@ -263,6 +279,11 @@ private:
     struct gate : resume_gate {
         io_operation* op;
     };
+
+    /// A send on a stream socket (see `drained_below`).
+    [[nodiscard]] bool sends_on_stream() const noexcept {
+        return drained_below_ > 0 && (interest_ & ready::writable) != 0;
+    }
 
     /// Tries the call once: false when it completed or failed for good (in `result_`), true when
     /// it must wait (`phase_` says how).

@@ -77,7 +77,8 @@ public:
     io_source(io_source&& other) noexcept
         : driver_(std::move(other.driver_)),
           fd_(std::exchange(other.fd_, -1)),
-          registered_(other.registered_.exchange(nullptr, memory_order_relaxed)) {}
+          registered_(other.registered_.exchange(nullptr, memory_order_relaxed)),
+          send_buffer_full_(other.send_buffer_full_.load(memory_order_relaxed)) {}
 
     io_source& operator=(io_source&& other) noexcept {
         if (this != &other) {
@@ -86,6 +87,8 @@ public:
             fd_ = std::exchange(other.fd_, -1);
             registered_.store(other.registered_.exchange(nullptr, memory_order_relaxed),
                               memory_order_relaxed);
+            send_buffer_full_.store(other.send_buffer_full_.load(memory_order_relaxed),
+                                    memory_order_relaxed);
         }
         return *this;
     }
@@ -122,6 +125,16 @@ public:
         if (io != nullptr)
             registered_.store(io, memory_order_release);
         return io;
+    }
+
+    /// io_uring, stream sockets: whether the last send was short, i.e. filled the send buffer.
+    /// A hint only: the next send then waits for room before it tries (see `io_operation`).
+    [[nodiscard]] bool send_buffer_full() const noexcept {
+        return send_buffer_full_.load(memory_order_relaxed);
+    }
+    void note_send(bool short_send) noexcept {
+        if (send_buffer_full_.load(memory_order_relaxed) != short_send)
+            send_buffer_full_.store(short_send, memory_order_relaxed);
     }
 
     /// Gives up the fd without closing it (deregistered first).
@@ -164,6 +177,7 @@ private:
     std::shared_ptr<io_driver> driver_;
     int fd_ = -1;
     atomic<scheduled_io*> registered_{nullptr};
+    atomic<bool> send_buffer_full_{false}; ///< io_uring: the last send was short
     spin_lock registration_lock_;
 };
 

@@ -161,6 +161,12 @@ public:
     /// The setup flags the kernel accepted.
     [[nodiscard]] unsigned setup_flags() const noexcept { return setup_flags_; }
 
+    /// Whether sends and receives take IORING_RECVSEND_POLL_FIRST. It came in Linux 5.19, as
+    /// did COOP_TASKRUN, which the kernel accepted when this is true.
+    [[nodiscard]] bool has_poll_first() const noexcept {
+        return (setup_flags_ & IORING_SETUP_COOP_TASKRUN) != 0;
+    }
+
     /// How many rings the driver has.
     [[nodiscard]] std::size_t ring_count() const noexcept { return rings_.size(); }
 
