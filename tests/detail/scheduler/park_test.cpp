@@ -6,10 +6,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <thread>
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 using eddy::detail::park_driver;
@@ -99,6 +103,44 @@ TEST_CASE("park_in: an unpark during the spin ends it", "[park]") {
     CHECK(d.waits == 0);
     // The unpark saw a spinning owner, not one asleep in the driver: no wake was needed.
     CHECK(d.wakes == 0);
+}
+
+TEST_CASE("park_in: a yield that ran another thread on this CPU ends the spin", "[park]") {
+    // The spinning thread and a busy one share one CPU: the spin's first sched_yield runs the
+    // busy thread for a time slice, so the spin gives up long before its minute is over.
+    cpu_set_t saved;
+    REQUIRE(::pthread_getaffinity_np(::pthread_self(), sizeof saved, &saved) == 0);
+    const int cpu = ::sched_getcpu();
+    REQUIRE(cpu >= 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    REQUIRE(::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0);
+    std::atomic<bool> stop{false};
+    std::atomic<bool> started{false};
+    std::thread busy([&] {
+        (void)::pthread_setaffinity_np(::pthread_self(), sizeof one, &one);
+        started.store(true);
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+    });
+    while (!started.load())
+        std::this_thread::yield();
+    parker p;
+    scripted_driver d(0);
+    const auto start = std::chrono::steady_clock::now();
+    const bool unparked = p.park_in(d, 10min, 60s);
+    const auto took = std::chrono::steady_clock::now() - start;
+    stop.store(true);
+    busy.join();
+    REQUIRE(::pthread_setaffinity_np(::pthread_self(), sizeof saved, &saved) == 0);
+    CHECK_FALSE(unparked);
+    INFO("spun for " << std::chrono::duration_cast<std::chrono::microseconds>(took).count()
+                     << " us, " << d.polls << " polls");
+    CHECK(took < 10s);
+    CHECK(d.waits == 1); // it went on to sleep in the driver
+    REQUIRE(d.last_timeout.has_value());
+    CHECK(*d.last_timeout > 9min); // the spin took little of the timeout
 }
 
 TEST_CASE("park_in: spin 0 sleeps in the driver at once", "[park]") {
