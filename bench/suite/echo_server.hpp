@@ -36,6 +36,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -63,6 +64,10 @@ using serve_fn = void (*)(int listen_fd);
 /// The server child's program, run by `suite --echo-server NAME FD`: serves with the server
 /// called NAME (echo.cpp's table) on FD; never returns. Defined in echo.cpp.
 [[noreturn]] void echo_server_main(std::string_view name, int listen_fd);
+
+/// `suite --check-echo [NAME ...]`: checks the named servers (all available ones when none is
+/// named) under backpressure; 0 when all passed. Defined in echo.cpp.
+int check_echo_servers(const std::vector<std::string_view>& names);
 
 /// A server running in a child process. Move-only; if it is destroyed while still running (an
 /// exception between start_server and stop_server), the child is killed and reaped.

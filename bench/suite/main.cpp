@@ -1,7 +1,8 @@
 // suite [workload ...]: runs the named workloads of shared/SUITE.md (all by default) and prints
 // one RESULT line per figure. `suite --list` prints the names. (`suite --echo-server NAME FD` is
 // how the echo workloads start their servers: see echo_server.hpp; `suite --measure NAME`
-// how sleep_many and idle_tasks run each repetition in a fresh process: see rss.hpp.)
+// how sleep_many and idle_tasks run each repetition in a fresh process: see rss.hpp.
+// `suite --check-echo [NAME ...]` checks the echo servers instead of timing them: see echo.cpp.)
 
 #include <fmt/format.h>
 
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
         suite::echo_server_main(argv[2], std::atoi(argv[3]));
     if (argc == 3 && std::strcmp(argv[1], "--measure") == 0)
         suite::child_measure_main(argv[2]);
+    if (argc > 1 && std::strcmp(argv[1], "--check-echo") == 0)
+        return suite::check_echo_servers({argv + 2, argv + argc});
     if (argc > 1 && std::strcmp(argv[1], "--list") == 0) {
         for (const auto& w : all)
             fmt::print("{}\n", w.name);
