@@ -257,25 +257,29 @@ unsigned char check_byte(std::size_t offset) {
 void check_server(const echo_server& s) {
     constexpr std::size_t total = std::size_t{8} << 20;
     suite::server_process server = suite::start_server(std::string(s.runtime));
+    using suite::detail::echo::throw_errno;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        throw std::system_error(errno, std::generic_category(), "socket");
+        throw_errno(errno, "socket");
     struct closer {
         int fd;
         ~closer() { ::close(fd); }
     } close_fd{fd};
-    // Set before connecting, so the window the client advertises stays small.
+    // The small receive buffer (set before connecting, so the window the client advertises stays
+    // small) is what makes the server's sends go short; the timeouts turn a stuck server into a
+    // failure instead of a hang. Without any of them the check would prove nothing.
     const int small = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     const timeval limit{20, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) < 0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0)
+        throw_errno(errno, "setsockopt");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(server.port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
-        throw std::system_error(errno, std::generic_category(), "connect");
+        throw_errno(errno, "connect");
     std::string write_error;
     std::thread writer([&] {
         std::vector<unsigned char> chunk(64 * 1024);
